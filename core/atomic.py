@@ -1,0 +1,73 @@
+"""Write files so that a reader never sees a half-written one."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import PetsegError
+
+
+def ensure_dir(path: Path) -> Path:
+    """Create an output directory, refusing a path that is a file or not writable."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise PetsegError(f"output directory {path} is an existing file; pass a directory with --out")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PetsegError(f"cannot create output directory {path}: {exc.strerror}; "
+                          "choose a writable place with --out") from exc
+    if not os.access(path, os.W_OK):
+        raise PetsegError(f"output directory {path} is not writable; choose another with --out")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(dest: Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``dest``; rename it over ``dest`` only on success.
+
+    The temporary name starts with a dot and holds ``.partial`` so that a process
+    killed mid-write leaves nothing that looks like a finished artifact. ``suffix``
+    is for writers that insist on an extension (Keras wants ``.keras``).
+    """
+    dest = Path(dest)
+    ensure_dir(dest.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".partial{suffix}", dir=dest.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, dest)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(dest: Path, data: bytes) -> None:
+    with atomic_path(dest) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_text(dest: Path, text: str) -> None:
+    write_bytes(dest, text.encode("utf-8"))
+
+
+def write_json(dest: Path, obj: Any) -> None:
+    write_text(dest, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    # NumPy scalars and arrays turn up in metrics; JSON has no type for them.
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

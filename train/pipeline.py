@@ -1,0 +1,39 @@
+"""The tf.data input pipeline: cache, shuffle, augment, batch, prefetch."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+from petseg.dataset import Split
+
+
+def augment(image: tf.Tensor, mask: tf.Tensor, size: int, max_zoom: float) -> tuple[tf.Tensor, tf.Tensor]:
+    """Flip, zoom-and-crop and colour jitter, applied identically to image and mask."""
+    image = tf.cast(image, tf.float32)
+    mask = tf.cast(mask[..., None], tf.float32)
+    flip = tf.random.uniform(()) < 0.5
+    image = tf.cond(flip, lambda: tf.image.flip_left_right(image), lambda: image)
+    mask = tf.cond(flip, lambda: tf.image.flip_left_right(mask), lambda: mask)
+    if max_zoom > 1.0:
+        scaled = tf.cast(tf.cast(size, tf.float32) * tf.random.uniform((), 1.0, max_zoom), tf.int32)
+        image = tf.image.resize(image, (scaled, scaled), method="bilinear")
+        mask = tf.image.resize(mask, (scaled, scaled), method="nearest")
+        offset = tf.random.uniform((2,), 0, scaled - size + 1, dtype=tf.int32)
+        image = tf.slice(image, [offset[0], offset[1], 0], [size, size, 3])
+        mask = tf.slice(mask, [offset[0], offset[1], 0], [size, size, 1])
+    image = tf.image.random_brightness(image, 25.0)
+    image = tf.image.random_contrast(image, 0.8, 1.2)
+    image = tf.image.random_saturation(image, 0.8, 1.2)
+    return tf.clip_by_value(image, 0.0, 255.0), tf.cast(mask[..., 0], tf.uint8)
+
+
+def training_dataset(split: Split, batch_size: int, seed: int, max_zoom: float = 1.25) -> tf.data.Dataset:
+    size = split.images.shape[1]
+    ds = tf.data.Dataset.from_tensor_slices((split.images, split.masks)).cache()
+    ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(lambda x, y: augment(x, y, size, max_zoom), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def eval_dataset(split: Split, batch_size: int) -> tf.data.Dataset:
+    ds = tf.data.Dataset.from_tensor_slices((split.images, split.masks)).cache()
+    return ds.map(lambda x, y: (tf.cast(x, tf.float32), y)).batch(batch_size).prefetch(tf.data.AUTOTUNE)

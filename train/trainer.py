@@ -1,0 +1,115 @@
+"""Fit the U-Net with per-epoch checkpoints, keep the best epoch, write the artifacts."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from petseg import atomic
+from petseg.dataset import Dataset
+from petseg.environment import versions
+from petseg.labels import CLASSES
+
+from .checkpoint import EpochCheckpoint, load_state
+from .evaluate import evaluate
+from .model import build_unet
+from .pipeline import eval_dataset, training_dataset
+
+MODEL_FILE = "petseg.keras"
+METADATA_FILE = "petseg.json"
+HISTORY_FILE = "history.json"
+CURVES_FILE = "training_curves.png"
+CHECKPOINTS = ".checkpoints"
+
+
+@dataclass
+class Recipe:
+    """Everything that decides the trained weights besides the data."""
+
+    epochs: int = 60
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    fine_tune: bool = False
+    max_zoom: float = 1.25
+    seed: int = 0
+    encoder_weights: str = "imagenet"
+
+
+def train(data: Dataset, recipe: Recipe, out: Path, resume: bool = False,
+          strategy: tf.distribute.Strategy | None = None, is_chief: bool = True) -> dict:
+    """Train, evaluate the best epoch on the test split, and write the artifacts to ``out``."""
+    out = atomic.ensure_dir(Path(out))
+    keras.utils.set_random_seed(recipe.seed)
+    strategy = strategy or tf.distribute.get_strategy()
+    ckpt_dir = out / CHECKPOINTS
+    state = load_state(ckpt_dir) if resume else None
+    if resume and state is None:
+        print(f"no checkpoint in {ckpt_dir}; starting from epoch 1")
+    if not resume and ckpt_dir.exists():
+        shutil.rmtree(ckpt_dir)
+    with strategy.scope():
+        model = (keras.saving.load_model(ckpt_dir / state["last"]) if state
+                 else _compiled_model(data, recipe))
+    first_epoch = state["epoch"] if state else 0
+    if state:
+        print(f"resuming after epoch {first_epoch} of {recipe.epochs}")
+    else:
+        model.summary(line_length=100, expand_nested=False)
+    checkpoint = EpochCheckpoint(ckpt_dir, state)
+    started = time.perf_counter()
+    if first_epoch < recipe.epochs:
+        model.fit(training_dataset(data["train"], recipe.batch_size, recipe.seed, recipe.max_zoom),
+                  validation_data=eval_dataset(data["val"], recipe.batch_size),
+                  epochs=recipe.epochs, initial_epoch=first_epoch, verbose=2,
+                  callbacks=[checkpoint] if is_chief else [])
+    seconds = time.perf_counter() - started + sum(r["seconds"] for r in (state or {}).get("history", []))
+    best = keras.saving.load_model(ckpt_dir / checkpoint.state["best"], compile=False)
+    metrics = {split: evaluate(best, data[split]) for split in ("val", "test")}
+    if is_chief:
+        _write_artifacts(out, best, data, recipe, checkpoint.state, metrics, seconds)
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return metrics
+
+
+def _compiled_model(data: Dataset, recipe: Recipe) -> keras.Model:
+    model = build_unet(data.image_size, recipe.encoder_weights, recipe.fine_tune)
+    steps = max(1, int(np.ceil(len(data["train"]) / recipe.batch_size))) * recipe.epochs
+    # Cosine decay to zero over the whole run: big steps early, fine ones at the end.
+    schedule = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return model
+
+
+def _write_artifacts(out: Path, model: keras.Model, data: Dataset, recipe: Recipe, state: dict,
+                     metrics: dict, seconds: float) -> None:
+    best_epoch = int(state["best"].split("_")[1].split(".")[0])
+    with atomic.atomic_path(out / MODEL_FILE, suffix=".keras") as tmp:
+        model.save(tmp)
+    atomic.write_json(out / HISTORY_FILE, state["history"])
+    atomic.write_json(out / METADATA_FILE, {
+        "model": MODEL_FILE,
+        "classes": list(CLASSES),
+        "image_size": data.image_size,
+        "input": {"dtype": "uint8", "layout": "NHWC RGB", "range": [0, 255],
+                  "normalisation": "x / 127.5 - 1, inside the model"},
+        "output": {"kind": "logits", "classes": len(CLASSES)},
+        "data": {"source": data.source, "counts": data.counts(), "skipped": dict(data.skipped)},
+        "recipe": asdict(recipe),
+        "epochs_run": state["epoch"],
+        "best_epoch": best_epoch,
+        "train_seconds": round(seconds, 1),
+        "metrics": metrics,
+        "versions": versions("tensorflow", "keras"),
+    })
+    try:
+        from .curves import plot_history
+    except ImportError:  # matplotlib is optional; the history JSON holds the same figures
+        return
+    plot_history(state["history"], out / CURVES_FILE, best_epoch)
