@@ -117,8 +117,9 @@ def _directory_splits(root: Path, size: int, wanted: tuple[str, ...]
             raise PetsegError(f"dataset directory {root} has no {sub}/; expected the official "
                               "Oxford-IIIT Pet layout (extract images.tar.gz and annotations.tar.gz there)")
     skipped: collections.Counter = collections.Counter()
-    skipped["stray files"] += sum(1 for p in (root / "images").iterdir()
-                                  if p.suffix.lower() != ".jpg")
+    stray = sum(1 for p in (root / "images").iterdir() if p.suffix.lower() != ".jpg")
+    if stray:
+        skipped["stray files"] = stray
     need_trainval = "train" in wanted or "val" in wanted
     trainval = (_read_list(root, "trainval", size, skipped) if need_trainval
                 else _empty_split(size))

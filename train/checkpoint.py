@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import keras
+
 from petseg import atomic
 
 STATE = "state.json"

@@ -6,6 +6,7 @@ import json
 import os
 
 import tensorflow as tf
+
 from petseg.errors import PetsegError
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+
 from petseg.dataset import Split
 from petseg.metrics import confusion, scores
 

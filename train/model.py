@@ -6,6 +6,7 @@ from pathlib import Path
 
 import keras
 from keras import layers
+
 from petseg.errors import PetsegError
 from petseg.labels import NUM_CLASSES
 

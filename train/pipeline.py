@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tensorflow as tf
+
 from petseg.dataset import Split
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+
 from petseg import atomic
 from petseg.dataset import Dataset
 from petseg.environment import versions

@@ -1,0 +1,144 @@
+"""The LiteRT interpreter, loaded without TensorFlow, and a model wrapper that speaks images.
+
+``ai_edge_litert`` is the maintained runtime; ``tflite_runtime`` is accepted only
+as a fallback for devices that have nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .environment import package_version
+from .errors import PetsegError
+
+TFLITE_IDENTIFIER = b"TFL3"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str
+    version: str
+    interpreter_class: type
+
+
+def load_runtime() -> Runtime:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Runtime("ai-edge-litert", package_version("ai-edge-litert") or "?", Interpreter)
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter
+
+        return Runtime("tflite-runtime", package_version("tflite-runtime") or "?", Interpreter)
+    except ImportError as exc:
+        raise PetsegError("no TFLite runtime found; pip install ai-edge-litert") from exc
+
+
+def check_tflite_file(path: Path) -> bytes:
+    """Read a .tflite file and refuse what is plainly not one, before any native code sees it."""
+    path = Path(path)
+    if path.is_dir():
+        raise PetsegError(f"{path} is a directory; pass a .tflite file")
+    if not path.is_file():
+        raise PetsegError(f"{path} does not exist; pass the path of an exported .tflite model")
+    data = path.read_bytes()
+    if len(data) < 16 or data[4:8] != TFLITE_IDENTIFIER:
+        raise PetsegError(f"{path} is not a TFLite model (no TFL3 flatbuffer header); "
+                          "export one with petseg-export")
+    return data
+
+
+def probe(path: Path, timeout: float = 120.0) -> dict:
+    """Load, allocate and run ``path`` once in a child process and return its I/O details.
+
+    A malformed flatbuffer can crash the native interpreter outright, so the
+    first contact happens in a process whose death we can survive and report.
+    """
+    check_tflite_file(path)
+    cmd = [sys.executable, "-m", "petseg.runtime_probe", str(path)]
+    env = dict(os.environ, PYTHONFAULTHANDLER="0")
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as exc:
+        raise PetsegError(f"{path}: the runtime did not finish loading it in {timeout:.0f} s; "
+                          "the model is malformed or far too large") from exc
+    if result.returncode != 0:
+        lines = [ln for ln in (result.stdout + result.stderr).splitlines() if ln.strip()]
+        crashed = f"the runtime crashed (exit {result.returncode})"
+        why = lines[-1] if lines and result.returncode > 0 else crashed
+        raise PetsegError(f"{path} is not a usable TFLite model: {why}; re-export it with petseg-export")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+class TFLiteModel:
+    """An image segmentation model in LiteRT: uint8 images in, class ids out."""
+
+    def __init__(self, path: Path, num_threads: int | None = None, verified: bool = False) -> None:
+        if not verified:
+            probe(path)
+        self.path = Path(path)
+        self.runtime = load_runtime()
+        self.interpreter = self.runtime.interpreter_class(model_path=str(path), num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        check_image_io(self.input["shape"], self.output["shape"], path)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.input["shape"][1])
+
+    def set_input(self, image: np.ndarray) -> None:
+        self.interpreter.set_tensor(self.input["index"], quantize(image[None], self.input))
+
+    def invoke(self) -> None:
+        self.interpreter.invoke()
+
+    def logits(self) -> np.ndarray:
+        return dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)[0]
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Class ids (N, S, S) for uint8 images (N, S, S, 3), one inference each."""
+        out = np.empty(images.shape[:3], np.uint8)
+        for i, image in enumerate(images):
+            self.set_input(image)
+            self.invoke()
+            out[i] = np.argmax(self.logits(), axis=-1)
+        return out
+
+
+def check_image_io(input_shape, output_shape, path: Path) -> None:
+    ins, outs = list(input_shape), list(output_shape)
+    if len(ins) != 4 or ins[3] != 3 or ins[1] != ins[2]:
+        raise PetsegError(f"{path} takes input of shape {ins}, not a square RGB image "
+                          "[1, S, S, 3]; petseg works with image segmentation models")
+    if len(outs) != 4 or outs[1:3] != ins[1:3]:
+        raise PetsegError(f"{path} returns shape {outs}, not per-pixel class scores "
+                          f"[1, {ins[1]}, {ins[2]}, C]; petseg works with image segmentation models")
+
+
+def quantize(pixels: np.ndarray, detail: dict) -> np.ndarray:
+    """Raw 0..255 pixels as the model's input tensor (the model scales them itself)."""
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind == "f":
+        return pixels.astype(dtype)
+    scale, zero = detail["quantization"]
+    q = np.round(pixels.astype(np.float32) / (scale or 1.0) + zero)
+    info = np.iinfo(dtype)
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero = detail["quantization"]
+    if np.dtype(detail["dtype"]).kind == "f" or not scale:
+        return values.astype(np.float32)
+    return (values.astype(np.float32) - zero) * scale

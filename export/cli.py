@@ -1,0 +1,76 @@
+"""petseg-export: convert a trained petseg.keras into TFLite variants and verify each one."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from petseg.errors import PetsegError, run_cli
+
+from .variants import DEFAULT_SET, VARIANTS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    variants = "; ".join(f"{v.name}: {v.summary}" for v in VARIANTS.values())
+    p = argparse.ArgumentParser(prog="petseg-export", description=__doc__,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", type=Path, default=Path("models/petseg.keras"),
+                   help="trained Keras model from petseg-train")
+    p.add_argument("--quantize", nargs="+", default=[",".join(DEFAULT_SET)], metavar="VARIANT",
+                   help=f"variants to export, or 'all' ({variants})")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: the model's)")
+    p.add_argument("--data", default=None,
+                   help="dataset for calibration and verification (default: the one the model was "
+                        "trained on, from its metadata)")
+    p.add_argument("--calibration-samples", type=int, default=300,
+                   help="training images for int8 calibration (all of them if fewer)")
+    p.add_argument("--io-type", choices=("uint8", "int8", "float32"), default="uint8",
+                   help="int8 model input/output type; uint8 takes camera bytes directly")
+    p.add_argument("--verify-images", type=int, default=64,
+                   help="held-out (validation) images each variant is checked on")
+    p.add_argument("--keep-float", nargs="+", default=[], metavar="NAME",
+                   help="int8: keep these layers in float (names from --report)")
+    p.add_argument("--max-drop", type=float, default=None, metavar="P",
+                   help="int8: keep the fewest most-sensitive layers in float until the mIoU loss "
+                        "is within P points")
+    p.add_argument("--report", action="store_true",
+                   help="int8: write a per-layer quantisation error table and name the worst layers")
+    p.add_argument("--seed", type=int, default=0, help="seed for choosing calibration images")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.calibration_samples < 1:
+        raise PetsegError(f"--calibration-samples {args.calibration_samples} must be at least 1")
+    if args.verify_images < 1:
+        raise PetsegError(f"--verify-images {args.verify_images} must be at least 1")
+    if args.max_drop is not None and args.max_drop < 0:
+        raise PetsegError(f"--max-drop {args.max_drop} must be zero or more mIoU points")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .variants import parse_variants
+
+    variants = parse_variants(args.quantize)
+    _check(args)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from .pipeline import ExportJob, run_export
+
+    job = ExportJob(model_path=args.model, variants=variants, out=args.out or args.model.parent,
+                    data=args.data, calibration_samples=args.calibration_samples, io_type=args.io_type,
+                    verify_images=args.verify_images, keep_float=args.keep_float,
+                    max_drop=args.max_drop, report=args.report, seed=args.seed)
+    return run_export(job)
+
+
+def entry() -> None:
+    sys.exit(run_cli(main))
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,172 @@
+"""The export job: calibrate once, convert each variant, verify it, then publish it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from petseg import atomic
+from petseg.dataset import Split, load_dataset
+from petseg.environment import versions
+from petseg.errors import PetsegError
+from petseg.labels import CLASSES
+from petseg.metrics import confusion, scores
+from petseg.modelfile import sidecar
+from petseg.runtime import load_runtime, probe
+from petseg.table import format_table
+
+from . import convert
+from .source import file_sha256, load_keras_model, training_metadata
+from .variants import VARIANTS
+from .verify import Verification, verify
+
+
+@dataclass
+class ExportJob:
+    model_path: Path
+    variants: list[str]
+    out: Path
+    data: str | None = None
+    calibration_samples: int = 300
+    io_type: str = "uint8"
+    verify_images: int = 64
+    keep_float: list[str] = field(default_factory=list)
+    max_drop: float | None = None
+    report: bool = False
+    seed: int = 0
+
+
+@dataclass
+class Reference:
+    """Held-out images with the Keras model's own predictions on them."""
+
+    split: Split
+    classes: np.ndarray
+    miou: float
+
+
+def run_export(job: ExportJob) -> int:
+    model = load_keras_model(job.model_path)
+    meta = training_metadata(job.model_path)
+    source = job.data or meta.get("data", {}).get("source")
+    if not source:
+        raise PetsegError(f"no dataset recorded beside {job.model_path}; pass --data for calibration "
+                          "and verification images")
+    out = atomic.ensure_dir(job.out)
+    data = load_dataset(source, model.input_shape[1], seed=meta.get("recipe", {}).get("seed", 0),
+                        val_fraction=meta.get("data", {}).get("val_fraction", 0.1),
+                        splits=("train", "val"))
+    print(data.summary())
+    calib = pick(data["train"], job.calibration_samples, job.seed)
+    reference = keras_reference(model, data["val"].take(range(min(job.verify_images, len(data["val"])))))
+    context = {"model_sha256": file_sha256(job.model_path), "source": source, "meta": meta}
+    rows, broken, fp32_size = [], [], None
+    calibrated = None
+    for name in job.variants:
+        started = time.perf_counter()
+        if name == "int8":
+            calibrated = calibrated or convert.calibrate(model, calib.images)
+        flatbuffer, extra = build(name, model, calib.images, calibrated, job, reference)
+        seconds = time.perf_counter() - started
+        dest = out / f"petseg_{name}.tflite"
+        check = publish(dest, flatbuffer, reference)
+        if check is None:
+            broken.append(name)
+            continue
+        fp32_size = fp32_size or (len(flatbuffer) if name == "fp32" else None)
+        write_metadata(dest, name, job, calib, check, context, extra)
+        rows.append(row(name, len(flatbuffer), fp32_size, check, seconds))
+    print(format_table(["variant", "size MB", "x of fp32", "agreement", "ΔmIoU", "convert s", "note"], rows))
+    if broken:
+        raise PetsegError(f"verification failed for {', '.join(broken)}: its predictions disagree with "
+                          "the Keras model on most pixels (a broken conversion); nothing was written for it")
+    return 0
+
+
+def pick(split: Split, count: int, seed: int) -> Split:
+    """Up to ``count`` images of ``split``, the same ones for the same seed."""
+    if len(split) == 0:
+        raise PetsegError("no training images to calibrate with; pass --data with images")
+    return split.take(np.sort(np.random.default_rng(seed).permutation(len(split))[:count]))
+
+
+def keras_reference(model: keras.Model, split: Split) -> Reference:
+    logits = model.predict(split.images.astype(np.float32), batch_size=16, verbose=0)
+    classes = np.argmax(logits, axis=-1).astype(np.uint8)
+    return Reference(split, classes, scores(confusion(split.masks, classes))["mean_iou"])
+
+
+def build(name: str, model: keras.Model, calib: np.ndarray, calibrated: bytes | None,
+          job: ExportJob, reference: Reference) -> tuple[bytes, dict]:
+    """The flatbuffer for one variant, and what else its metadata should record."""
+    if name == "int8":
+        if job.max_drop is not None:
+            from .sensitivity import search_keep_float
+
+            keep = search_keep_float(calibrated, calib, job, reference)
+        else:
+            keep = list(job.keep_float)
+        if job.report:
+            from .sensitivity import write_report
+
+            write_report(calibrated, calib, job.out / "int8_layer_report.csv")
+        return convert.quantize_int8(calibrated, job.io_type, keep), {"keep_float": keep}
+    if name == "int16x8":
+        return convert.convert_int16x8(model, calib), {}
+    return convert.convert_float(model, name), {}
+
+
+def publish(dest: Path, flatbuffer: bytes, reference: Reference) -> Verification | None:
+    """Write ``dest`` only if the variant agrees with Keras; None (and no file) if it is broken."""
+    try:
+        with atomic.atomic_path(dest, suffix=".tflite") as tmp:
+            tmp.write_bytes(flatbuffer)
+            check = verify(tmp, reference.split.images, reference.split.masks, reference.classes,
+                           reference.miou)
+            if check.broken:
+                raise _Broken
+    except _Broken:
+        return None
+    return check
+
+
+class _Broken(Exception):
+    """Raised inside the atomic write so that a broken variant is never renamed into place."""
+
+
+def write_metadata(dest: Path, name: str, job: ExportJob, calib: Split, check: Verification,
+                   context: dict, extra: dict) -> None:
+    io = probe(dest)
+    runtime = load_runtime()
+    meta = context["meta"]
+    atomic.write_json(sidecar(dest), {
+        "model": dest.name,
+        "variant": name,
+        "description": VARIANTS[name].summary,
+        "classes": list(CLASSES),
+        "image_size": int(io["inputs"][0]["shape"][1]),
+        "input": {"normalisation": "raw RGB 0..255; the model scales to [-1, 1] itself",
+                  **io["inputs"][0]},
+        "output": {"kind": "logits", **io["outputs"][0]},
+        "calibration": ({"images": len(calib), "split": "train", "source": context["source"],
+                         "seed": job.seed} if VARIANTS[name].calibrated else None),
+        **extra,
+        "verification": {"images": check.images, "split": "val",
+                         "agreement": check.agreement, "miou": check.miou,
+                         "miou_delta_points": check.miou_delta},
+        "source_model": {"path": str(job.model_path), "sha256": context["model_sha256"],
+                         "trained_on": meta.get("data", {}).get("source")},
+        "versions": {**versions("tensorflow", "keras"), "converter": f"tensorflow {tf.__version__}",
+                     "runtime": f"{runtime.name} {runtime.version}"},
+    })
+
+
+def row(name: str, size: int, fp32_size: int | None, check: Verification, seconds: float) -> list:
+    return [name, f"{size / 1e6:.2f}", f"{size / fp32_size:.2f}x" if fp32_size else "",
+            f"{100 * check.agreement:.2f}%", f"{check.miou_delta:+.2f}", f"{seconds:.1f}",
+            VARIANTS[name].warning]

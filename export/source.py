@@ -1,0 +1,53 @@
+"""Load the trained Keras model safely and read what training recorded about it."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import keras
+
+from petseg.errors import PetsegError
+from petseg.labels import NUM_CLASSES
+from petseg.modelfile import read_sidecar
+
+
+def load_keras_model(path: Path) -> keras.Model:
+    """Load ``path`` with Keras ``safe_mode`` and check it is a petseg segmentation model."""
+    path = Path(path)
+    if path.is_dir():
+        raise PetsegError(f"{path} is a directory; pass the trained model file (models/petseg.keras)")
+    if not path.is_file():
+        raise PetsegError(f"{path} does not exist; train one with petseg-train (or make model), "
+                          "or pass --model")
+    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+        raise PetsegError(f"{path} is not a Keras 3 .keras model file; pass the petseg.keras "
+                          "that petseg-train wrote")
+    try:
+        # safe_mode refuses Lambda layers and other deserialised code: a model file is data.
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises ValueError, TypeError, KeyError... for bad files
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise PetsegError(f"cannot load {path} safely ({reason}); pass a model written by "
+                          "petseg-train") from exc
+    shape_in, shape_out = model.input_shape, model.output_shape
+    if (not isinstance(shape_in, tuple) or len(shape_in) != 4 or shape_in[3] != 3
+            or shape_in[1] != shape_in[2] or shape_in[1] is None
+            or not isinstance(shape_out, tuple) or shape_out[1:] != (*shape_in[1:3], NUM_CLASSES)):
+        raise PetsegError(f"{path} is not a petseg segmentation model (input {shape_in}, output "
+                          f"{shape_out}); pass a model written by petseg-train")
+    return model
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def training_metadata(path: Path) -> dict:
+    """What petseg-train wrote beside the model; empty when there is none."""
+    return read_sidecar(path) or {}

@@ -1,0 +1,44 @@
+"""The TFLite variants petseg exports, and what each one is for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from petseg.errors import PetsegError
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    summary: str
+    calibrated: bool  # needs a representative dataset
+    warning: str = ""  # said plainly in the summary table when the variant is a trap on CPU
+
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in (
+    Variant("fp32", "float32 weights and activations (the reference)", False),
+    Variant("fp16", "float16 weights, float32 compute", False,
+            "fp16 weights are dequantised on CPU: fp32 speed, half the size; it pays off on GPU delegates"),
+    Variant("int8", "full-integer int8, calibrated; uint8 camera bytes in and out", True),
+    Variant("dynamic", "int8 weights, float activations (dynamic range)", False,
+            "dynamic-range transposed convs run on slow reference kernels on CPU; use int8 instead"),
+    Variant("int16x8", "int16 activations, int8 weights, calibrated", True,
+            "int16x8 has only reference kernels on CPU (no XNNPACK); an accuracy reference, not for speed"),
+)}
+DEFAULT_SET = ("fp32", "fp16", "int8")
+
+
+def parse_variants(values: list[str]) -> list[str]:
+    """Accept 'int8', 'fp32,int8', several flags, or 'all'; keep the order given, no repeats."""
+    names: list[str] = []
+    for value in values:
+        for name in filter(None, (v.strip().lower() for v in value.split(","))):
+            expanded = list(VARIANTS) if name == "all" else [name]
+            for n in expanded:
+                if n not in VARIANTS:
+                    raise PetsegError(f"unknown variant {n!r}; choose from {', '.join(VARIANTS)} or all")
+                if n not in names:
+                    names.append(n)
+    if not names:
+        raise PetsegError(f"--quantize needs a variant: {', '.join(VARIANTS)} or all")
+    return names

@@ -1,0 +1,37 @@
+"""Shared fixtures: small generated data, and the real material in ../shared when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SHARED_DATA = SHARED / "data" / "oxford-iiit-pet-3breeds"
+SHARED_WEIGHTS = SHARED / "weights" / "mobilenet_v2_1.0_no_top.weights.h5"
+
+
+@pytest.fixture
+def official_dir(tmp_path: Path) -> Path:
+    """A tiny dataset in the official Oxford-IIIT Pet layout, drawn synthetically."""
+    from petseg.synthetic import write_official_layout
+
+    return write_official_layout(tmp_path / "pets", n_trainval=10, n_test=4, size=64)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data/oxford-iiit-pet-3breeds is absent")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def shared_weights() -> Path:
+    if not SHARED_WEIGHTS.is_file():
+        pytest.skip("../shared/weights is absent")
+    return SHARED_WEIGHTS

@@ -1,0 +1,110 @@
+"""The shared reader: official layout, class mapping, real-world bad files, splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from petseg.dataset import load_dataset
+from petseg.errors import PetsegError
+from petseg.labels import trimap_to_classes
+from petseg.metrics import agreement, confusion, scores
+
+
+def test_trimap_values_map_to_pet_background_border():
+    assert trimap_to_classes(np.array([[1, 2, 3]])).tolist() == [[0, 1, 2]]
+
+
+def test_trimap_values_outside_1_to_3_are_refused():
+    with pytest.raises(ValueError, match="1..3"):
+        trimap_to_classes(np.array([[0, 1, 4]]))
+
+
+def test_official_layout_reads_every_split(official_dir):
+    data = load_dataset(str(official_dir), 64, val_fraction=0.2)
+    assert data.counts() == {"train": 8, "val": 2, "test": 4}
+    train = data["train"]
+    assert train.images.shape == (8, 64, 64, 3) and train.images.dtype == np.uint8
+    assert train.masks.shape == (8, 64, 64) and set(np.unique(train.masks)) <= {0, 1, 2}
+    assert not set(data["train"].names) & set(data["val"].names)
+
+
+def test_validation_carve_is_deterministic_and_seeded(official_dir):
+    a = load_dataset(str(official_dir), 64, val_fraction=0.3, seed=1)["val"].names
+    b = load_dataset(str(official_dir), 64, val_fraction=0.3, seed=1)["val"].names
+    c = load_dataset(str(official_dir), 64, val_fraction=0.3, seed=2)["val"].names
+    assert a == b and a != c
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "L", "CMYK"])
+def test_odd_image_modes_become_rgb(official_dir, mode):
+    path = official_dir / "images" / "Synthetic_trainval_0.jpg"
+    image = Image.open(path).convert(mode)
+    image.save(path, format="PNG" if mode in ("RGBA", "P") else "JPEG")  # a PNG named .jpg, as in the wild
+    data = load_dataset(str(official_dir), 64, val_fraction=0.1)
+    assert sum(data.counts().values()) == 14 and not data.skipped
+
+
+def test_bad_files_are_skipped_counted_and_reported(official_dir):
+    images, trimaps = official_dir / "images", official_dir / "annotations" / "trimaps"
+    (images / "Synthetic_trainval_0.jpg").write_bytes(b"")  # zero bytes
+    (images / "Synthetic_trainval_1.jpg").write_text("not an image")
+    (trimaps / "Synthetic_trainval_2.png").unlink()  # missing trimap
+    Image.fromarray(np.full((10, 10), 2, np.uint8)).save(trimaps / "Synthetic_trainval_3.png")  # wrong size
+    Image.fromarray(np.full((64, 64), 7, np.uint8)).save(trimaps / "Synthetic_trainval_4.png")  # values
+    Image.fromarray(np.full((64, 64), 2, np.uint8)).save(trimaps / "Synthetic_trainval_5.png")  # no pet
+    (images / "Synthetic_trainval_0.mat").write_bytes(b"stray")
+    data = load_dataset(str(official_dir), 64, val_fraction=0.25)
+    assert data.counts()["train"] + data.counts()["val"] == 4
+    assert sum(data.skipped.values()) == 7
+    assert "skipped 7" in data.summary() and "stray files" in data.summary()
+
+
+def test_no_usable_examples_is_an_error(official_dir):
+    for path in (official_dir / "annotations" / "trimaps").glob("*test*"):
+        path.unlink()
+    with pytest.raises(PetsegError, match="no usable examples in the test split"):
+        load_dataset(str(official_dir), 64)
+
+
+def test_split_names_cannot_escape_the_dataset(official_dir):
+    (official_dir / "annotations" / "test.txt").write_text("../../etc/passwd 1 1 1\n")
+    with pytest.raises(PetsegError, match="not a plain image name"):
+        load_dataset(str(official_dir), 64)
+
+
+def test_stray_whitespace_in_split_files_is_tolerated(official_dir):
+    path = official_dir / "annotations" / "test.txt"
+    path.write_text("\n".join(f"  {line}  \r" for line in path.read_text().splitlines()) + "\n\n")
+    assert len(load_dataset(str(official_dir), 64, splits=("test",))["test"]) == 4
+
+
+def test_missing_layout_names_the_fix(tmp_path):
+    with pytest.raises(PetsegError, match="official Oxford-IIIT Pet layout"):
+        load_dataset(str(tmp_path), 64)
+
+
+def test_synthetic_source_is_deterministic():
+    a = load_dataset("synthetic:12", 64, seed=3)
+    b = load_dataset("synthetic:12", 64, seed=3)
+    assert np.array_equal(a["train"].images, b["train"].images)
+    assert set(np.unique(a["train"].masks)) == {0, 1, 2}
+
+
+def test_metrics_from_confusion():
+    truth = np.array([0, 0, 1, 1, 2, 2])
+    pred = np.array([0, 1, 1, 1, 2, 0])
+    s = scores(confusion(truth, pred))
+    assert s["pixel_accuracy"] == pytest.approx(4 / 6)
+    assert s["per_class_iou"] == {"pet": pytest.approx(1 / 3), "background": pytest.approx(2 / 3),
+                                  "border": pytest.approx(1 / 2)}
+    assert s["mean_iou"] == pytest.approx((1 / 3 + 2 / 3 + 1 / 2) / 3)
+    assert agreement(truth, pred) == pytest.approx(4 / 6)
+
+
+def test_shared_slice_copes_with_its_real_quirks(shared_data):
+    data = load_dataset(str(shared_data), 128)
+    # 300 trainval + 298 test listed; the 3 .mat files are stray, nothing else is skipped.
+    assert sum(data.counts().values()) == 598
+    assert data.skipped == {"stray files": 3}
