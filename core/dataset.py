@@ -8,6 +8,7 @@ uint8 RGB images and uint8 class-id masks.
 from __future__ import annotations
 
 import collections
+import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -218,26 +219,21 @@ def _empty_split(size: int) -> Split:
 
 
 def _tfds_splits(size: int) -> tuple[Split, Split, collections.Counter]:
+    # Decide before importing TFDS (and TensorFlow with it) so that offline users hear at once.
+    data_dir = Path(os.environ.get("TFDS_DATA_DIR", Path.home() / "tensorflow_datasets"))
+    if not (data_dir / "oxford_iiit_pet").is_dir() and not _reachable("www.robots.ox.ac.uk", 443):
+        raise PetsegError("TFDS cannot download oxford_iiit_pet (offline); point --data at a local copy "
+                          "in the official layout (make model DATA=DIR ENCODER_WEIGHTS=FILE), or run "
+                          "the offline demo (--data synthetic, make demo)")
     try:
         import tensorflow_datasets as tfds
     except ImportError as exc:
         raise PetsegError("--data tfds needs tensorflow-datasets (pip install 'petseg[train]'); "
                           f"or pass --data {SOURCES_HELP}") from exc
-    builder = tfds.builder("oxford_iiit_pet")
-    if not _tfds_prepared(builder) and not _reachable("www.robots.ox.ac.uk", 443):
-        raise PetsegError("TFDS cannot download oxford_iiit_pet (no connection to "
-                          "www.robots.ox.ac.uk); pass --data DIR with a local copy in the official "
-                          "layout, or --data synthetic for an offline demo")
+    builder = tfds.builder("oxford_iiit_pet", data_dir=str(data_dir))
     builder.download_and_prepare()
     return (_tfds_split(builder, "train", size), _tfds_split(builder, "test", size),
             collections.Counter())
-
-
-def _tfds_prepared(builder) -> bool:
-    try:
-        return bool(builder.info.splits.total_num_examples) and Path(builder.data_dir).exists()
-    except Exception:  # noqa: BLE001 - any failure means "not prepared"
-        return False
 
 
 def _tfds_split(builder, split: str, size: int) -> Split:

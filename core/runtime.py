@@ -7,16 +7,15 @@ as a fallback for devices that have nothing else.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .child import run_module
 from .environment import package_version
 from .errors import PetsegError
+from .graph import count_macs, ops_outside_delegate
 
 TFLITE_IDENTIFIER = b"TFL3"
 
@@ -64,19 +63,9 @@ def probe(path: Path, timeout: float = 120.0) -> dict:
     first contact happens in a process whose death we can survive and report.
     """
     check_tflite_file(path)
-    cmd = [sys.executable, "-m", "petseg.runtime_probe", str(path)]
-    env = dict(os.environ, PYTHONFAULTHANDLER="0")
-    try:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired as exc:
-        raise PetsegError(f"{path}: the runtime did not finish loading it in {timeout:.0f} s; "
-                          "the model is malformed or far too large") from exc
-    if result.returncode != 0:
-        lines = [ln for ln in (result.stdout + result.stderr).splitlines() if ln.strip()]
-        crashed = f"the runtime crashed (exit {result.returncode})"
-        why = lines[-1] if lines and result.returncode > 0 else crashed
-        raise PetsegError(f"{path} is not a usable TFLite model: {why}; re-export it with petseg-export")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    answer = run_module("petseg.runtime_probe", [str(path)], f"{path} is not a usable TFLite model",
+                        "re-export it with petseg-export", timeout)
+    return json.loads(answer)
 
 
 class TFLiteModel:
@@ -96,6 +85,20 @@ class TFLiteModel:
     @property
     def image_size(self) -> int:
         return int(self.input["shape"][1])
+
+    @property
+    def runtime_name(self) -> str:
+        return f"{self.runtime.name} {self.runtime.version}"
+
+    @property
+    def input_dtype(self) -> str:
+        return np.dtype(self.input["dtype"]).name
+
+    def outside_delegate(self) -> dict[str, int]:
+        return dict(ops_outside_delegate(self.interpreter))
+
+    def macs(self) -> int:
+        return count_macs(self.interpreter)
 
     def set_input(self, image: np.ndarray) -> None:
         self.interpreter.set_tensor(self.input["index"], quantize(image[None], self.input))

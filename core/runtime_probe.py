@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from .child import report_failure
 from .runtime import load_runtime
 
 
@@ -33,5 +34,4 @@ if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv[1]))
     except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
-        print(f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}")
-        sys.exit(1)
+        report_failure(exc)

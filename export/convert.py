@@ -21,7 +21,9 @@ def _converter(model: keras.Model) -> tf.lite.TFLiteConverter:
     def serve(image: tf.Tensor) -> tf.Tensor:
         return model(image, training=False)
 
-    return tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], model)
+    # No trackable object: the converter then freezes the weights into constants instead of
+    # emitting VAR_HANDLE/READ_VARIABLE ops that read and transpose them on every inference.
+    return tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()])
 
 
 def _representative(images: np.ndarray) -> callable:

@@ -35,3 +35,14 @@ def shared_weights() -> Path:
     if not SHARED_WEIGHTS.is_file():
         pytest.skip("../shared/weights is absent")
     return SHARED_WEIGHTS
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A petseg.keras trained for 2 epochs on synthetic pets at 64x64: fast, but real weights."""
+    from petseg.train.cli import main
+
+    out = tmp_path_factory.mktemp("models")
+    assert main(["--data", "synthetic:24", "--image-size", "64", "--encoder-weights", "none",
+                 "--epochs", "2", "--batch-size", "8", "--out", str(out)]) == 0
+    return out / "petseg.keras"

@@ -72,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .trainer import METADATA_FILE, MODEL_FILE, Recipe, train
 
     strategy, is_chief = make_strategy(args.distribute)
+    if args.distribute != "none":
+        print(f"{type(strategy).__name__} over {strategy.num_replicas_in_sync} replicas")
     recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                     fine_tune=args.fine_tune, max_zoom=args.max_zoom, seed=args.seed,
                     encoder_weights=args.encoder_weights)

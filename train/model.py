@@ -54,7 +54,9 @@ def upsample(filters: int, name: str) -> keras.Sequential:
     return keras.Sequential([
         layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=False,
                                kernel_initializer=keras.initializers.RandomNormal(0.0, 0.02)),
-        layers.BatchNormalization(),
+        # Momentum 0.9, not Keras' 0.99: a small dataset gives few steps per epoch, and with 0.99
+        # the moving statistics used at inference lag the weights for dozens of epochs.
+        layers.BatchNormalization(momentum=0.9),
         layers.ReLU(),
     ], name=name)
 

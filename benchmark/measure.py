@@ -1,0 +1,58 @@
+"""Run the worker for one model and thread count, and turn its predictions into scores."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from petseg.child import run_module
+from petseg.errors import PetsegError
+from petseg.modelfile import read_sidecar
+from petseg.runtime import check_tflite_file
+
+
+@dataclass
+class Measurement:
+    path: Path
+    threads: int
+    latency: dict
+    predictions: np.ndarray | None = None
+    metadata: dict | None = None
+    accuracy: dict = field(default_factory=dict)
+
+    @property
+    def variant(self) -> str:
+        if self.metadata and self.metadata.get("variant"):
+            return str(self.metadata["variant"])
+        return self.path.stem.removeprefix("petseg_")
+
+
+def check_model_path(path: Path) -> Path:
+    """Refuse what cannot be a model before any runtime sees it."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        if not path.is_file():
+            raise PetsegError(f"{path} does not exist; pass an exported .onnx model")
+        return path
+    check_tflite_file(path)
+    return path
+
+
+def run_worker(path: Path, threads: int, warmup: int, runs: int, min_seconds: float,
+               images: np.ndarray | None, timeout: float = 3600) -> Measurement:
+    """Measure ``path`` in a child process; a malformed model kills only the child."""
+    with tempfile.TemporaryDirectory(prefix="petseg-bench-") as tmp:
+        args = [str(path), "--threads", str(threads), "--warmup", str(warmup), "--runs", str(runs),
+                "--min-seconds", str(min_seconds)]
+        if images is not None:
+            np.save(Path(tmp) / "images.npy", images)
+            args += ["--images", str(Path(tmp) / "images.npy"),
+                    "--predictions", str(Path(tmp) / "pred.npy")]
+        answer = run_module("petseg.benchmark.worker", args, f"{path} cannot be benchmarked",
+                            "check that it is an exported segmentation model, or pass --limit", timeout)
+        predictions = np.load(Path(tmp) / "pred.npy") if images is not None else None
+    return Measurement(path, threads, json.loads(answer), predictions, read_sidecar(path))

@@ -1,0 +1,127 @@
+"""One benchmark run: measure every model at every thread count, score, report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tqdm import tqdm
+
+from petseg.dataset import Split, load_dataset
+from petseg.metrics import agreement, confusion, scores
+from petseg.modelfile import read_sidecar
+from petseg.runtime import probe
+
+from . import plots, report
+from .measure import Measurement, check_model_path, run_worker
+
+ASSUMPTIONS = ("no metadata JSON beside it: assuming raw RGB 0..255 input (scaled inside the model), "
+               "input/output quantisation as stored in the model, classes pet/background/border")
+
+
+class BenchSession:
+    def __init__(self, args: argparse.Namespace, threads: list[int]) -> None:
+        self.args = args
+        self.threads = threads
+        self.paths = list(dict.fromkeys(check_model_path(p) for p in args.models))
+        self.reference = self._reference()
+        if self.reference and self.reference not in self.paths:
+            self.paths.append(self.reference)
+        self.tests: dict[int, Split] = {}
+
+    def _reference(self) -> Path | None:
+        if self.args.reference:
+            return check_model_path(self.args.reference)
+        for path in self.paths:
+            sibling = path.with_name("petseg_fp32.tflite")
+            if sibling.is_file():
+                return sibling
+        return None
+
+    def run(self) -> None:
+        source = None if self.args.no_accuracy else self._data_source()
+        results: list[Measurement] = []
+        jobs = [(p, t) for p in self.paths for t in self.threads]
+        for path, threads in tqdm(jobs, desc="benchmark", unit="model", disable=None, leave=False):
+            first = threads == self.threads[0]
+            images = self._test(source, path).images if source and first else None
+            results.append(run_worker(path, threads, self.args.warmup, self.args.runs,
+                                      self.args.min_seconds, images))
+        self._score(results, source)
+        self._report(results, source)
+
+    def _data_source(self) -> str | None:
+        if self.args.data:
+            return self.args.data
+        for path in self.paths:
+            meta = read_sidecar(path) or {}
+            source = (meta.get("calibration") or {}).get("source") or \
+                (meta.get("source_model") or {}).get("trained_on")
+            if source:
+                return source
+        print("no --data given and no metadata names a dataset: latency only (pass --data for accuracy)")
+        return None
+
+    def _image_size(self, path: Path) -> int:
+        meta = read_sidecar(path)
+        if meta and meta.get("image_size"):
+            return int(meta["image_size"])
+        print(f"{path}: {ASSUMPTIONS}")
+        if path.suffix == ".onnx":
+            from petseg.onnx_runtime import OnnxModel
+
+            return OnnxModel(path).image_size
+        return int(probe(path)["inputs"][0]["shape"][1])
+
+    def _test(self, source: str, path: Path) -> Split:
+        size = self._image_size(path)
+        if size not in self.tests:
+            data = load_dataset(source, size, splits=("test",), limit=self.args.limit)
+            print(data.summary())
+            self.tests[size] = data["test"]
+        return self.tests[size]
+
+    def _score(self, results: list[Measurement], source: str | None) -> None:
+        if not source:
+            return
+        ref = {m.threads: m for m in results if m.path == self.reference}
+        ref_pred = next((m.predictions for m in results
+                         if m.path == self.reference and m.predictions is not None), None)
+        by_path = {m.path: m.predictions for m in results if m.predictions is not None}
+        for m in results:
+            pred = by_path[m.path]
+            test = self.tests[pred.shape[1]]
+            m.accuracy = scores(confusion(test.masks, pred))
+            if m.threads in ref:
+                m.accuracy["speedup"] = ref[m.threads].latency["median_ms"] / m.latency["median_ms"]
+            if ref_pred is not None and ref_pred.shape == pred.shape:
+                ref_miou = scores(confusion(test.masks, ref_pred))["mean_iou"]
+                m.accuracy["agreement"] = agreement(pred, ref_pred)
+                m.accuracy["miou_delta_points"] = 100 * (m.accuracy["mean_iou"] - ref_miou)
+
+    def _report(self, results: list[Measurement], source: str | None) -> None:
+        records = report.rows(results)
+        env = report.environment(results[0].latency["runtime"])
+        settings = {"data": source, "images": len(next(iter(self.tests.values()), [])),
+                    "runs": self.args.runs, "warmup": self.args.warmup, "threads": self.threads,
+                    "reference": str(self.reference) if self.reference else None}
+        print(f"CPU: {env['cpu']} | runtime: {env['runtime']} | reference: "
+              f"{self.reference.name if self.reference else 'none'}")
+        print(report.table(records))
+        a = self.args
+        if a.json:
+            report.write_json(a.json, records, env, settings)
+        if a.csv:
+            report.write_csv(a.csv, records)
+        if a.markdown:
+            report.write_markdown(a.markdown, records, env, settings)
+        if a.plot and not plots.latency_vs_miou(records, a.plot, f"{env['cpu']}, {env['runtime']}"):
+            print("matplotlib is not installed: no plot (pip install 'petseg[plot]')")
+        if a.overlays and source:
+            shown = [m for m in results if m.predictions is not None]
+            plots.overlays(shown, self.tests[shown[0].predictions.shape[1]], a.overlays)
+        for dest in (a.json, a.csv, a.markdown, a.plot, a.overlays):
+            if dest and Path(dest).exists():
+                print(f"wrote {dest}")
+
+

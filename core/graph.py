@@ -1,0 +1,57 @@
+"""What the graph holds: ops, which of them the delegate left on plain kernels, and MACs."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+
+def ops_outside_delegate(interpreter) -> Counter:
+    """Count, by op name, the nodes that run outside the delegate (XNNPACK by default).
+
+    After delegation the node list holds the original nodes plus one DELEGATE
+    node per delegated partition. A partition covers every node between the
+    DELEGATE node's inputs and outputs; whatever no partition covers runs on
+    TFLite's own kernels (often the reason a variant is slow).
+    """
+    nodes = interpreter._get_ops_details()  # noqa: SLF001 - the only view of the node list
+    originals = [n for n in nodes if n["op_name"] != "DELEGATE"]
+    producer = {int(t): n for n in originals for t in n["outputs"]}
+    covered: set[int] = set()
+    for delegate in (n for n in nodes if n["op_name"] == "DELEGATE"):
+        boundary = {int(t) for t in delegate["inputs"]}
+        stack = [int(t) for t in delegate["outputs"]]
+        while stack:
+            tensor = stack.pop()
+            node = producer.get(tensor)
+            if tensor in boundary or node is None or node["index"] in covered:
+                continue
+            covered.add(node["index"])
+            stack.extend(int(t) for t in node["inputs"] if t >= 0)
+    return Counter(n["op_name"] for n in originals if n["index"] not in covered)
+
+
+def count_macs(interpreter) -> int:
+    """Multiply-accumulates per inference of the convolution-like ops (what dominates a U-Net)."""
+    shapes = {t["index"]: tuple(int(x) for x in t["shape"]) for t in interpreter.get_tensor_details()}
+    total = 0
+    for node in interpreter._get_ops_details():  # noqa: SLF001
+        op, ins, outs = node["op_name"], list(node["inputs"]), list(node["outputs"])
+        if op not in {"CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED"}:
+            continue
+        if op == "TRANSPOSE_CONV":  # inputs: output_shape, weights [O, H, W, I], input
+            weights, data = shapes.get(ins[1]), shapes.get(ins[2])
+            if weights and data:
+                total += int(np.prod(data)) * weights[0] * weights[1] * weights[2]
+            continue
+        weights, out = shapes.get(ins[1]), shapes.get(outs[0])
+        if not weights or not out:
+            continue
+        if op == "CONV_2D":  # weights [O, H, W, I]
+            total += int(np.prod(out)) * weights[1] * weights[2] * weights[3]
+        elif op == "DEPTHWISE_CONV_2D":  # weights [1, H, W, O]
+            total += int(np.prod(out)) * weights[1] * weights[2]
+        else:  # FULLY_CONNECTED weights [O, I]
+            total += int(np.prod(out)) * weights[1]
+    return total

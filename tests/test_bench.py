@@ -1,0 +1,102 @@
+"""petseg-bench: the table, the report files, no TensorFlow, and models that are not what they claim."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from petseg.errors import run_cli
+
+
+@pytest.fixture(scope="module")
+def variants(tiny_model, tmp_path_factory):
+    from petseg.export.cli import main
+
+    out = tmp_path_factory.mktemp("variants")
+    assert main(["--model", str(tiny_model), "--quantize", "fp32,int8", "--out", str(out),
+                 "--calibration-samples", "8", "--verify-images", "2"]) == 0
+    return out
+
+
+# Blocks `import tensorflow` in the bench process and in every child it starts.
+NO_TF = textwrap.dedent("""
+    import sys
+    class _NoTensorFlow:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("tensorflow", "keras", "tf_keras"):
+                raise ImportError(f"{name} is blocked: petseg-bench must not import it")
+    sys.meta_path.insert(0, _NoTensorFlow())
+""")
+
+
+def bench(args, tmp_path, env_extra=None):
+    site = tmp_path / "no_tf"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(NO_TF)
+    env = dict(os.environ, PYTHONPATH=str(site), **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "petseg.benchmark.cli", *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_bench_runs_without_tensorflow_and_writes_every_report(variants, tmp_path):
+    reports = tmp_path / "reports"
+    proc = bench([variants / "petseg_int8.tflite", "--threads", "1,2", "--runs", "5", "--warmup", "1",
+                  "--min-seconds", "0", "--json", reports / "b.json", "--csv", reports / "b.csv",
+                  "--markdown", reports / "b.md", "--plot", reports / "p.png",
+                  "--overlays", reports / "o.png"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "variant" in out and "int8" in out and "fp32" in out  # fp32 sibling joins as reference
+    data = json.loads((reports / "b.json").read_text())
+    assert data["environment"]["runtime"].startswith("ai-edge-litert")
+    rows = {(r["variant"], r["threads"]): r for r in data["results"]}
+    assert set(rows) == {("int8", 1), ("int8", 2), ("fp32", 1), ("fp32", 2)}
+    int8 = rows["int8", 1]
+    assert int8["runs"] >= 5 and int8["median_ms"] > 0 and int8["p99_ms"] >= int8["median_ms"]
+    assert 0 < int8["miou"] <= 1 and 0.8 < int8["agreement"] <= 1
+    assert rows["fp32", 1]["agreement"] == 1 and rows["fp32", 1]["speedup"] == 1
+    assert int8["gmacs"] > 0.01 and int8["outside_delegate"] == {}
+    assert (reports / "b.md").read_text().count("\n| int8 |") == 2
+    for png in ("p.png", "o.png"):
+        assert (reports / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_model_without_metadata_runs_with_assumptions(variants, tmp_path):
+    bare = tmp_path / "bare.tflite"
+    bare.write_bytes((variants / "petseg_int8.tflite").read_bytes())
+    proc = bench([bare, "--data", "synthetic:6", "--runs", "2", "--warmup", "0", "--min-seconds", "0"],
+                 tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "no metadata JSON beside it: assuming raw RGB 0..255" in proc.stdout
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "does not exist"),
+    (b"", "not a TFLite model"),
+    (b"\xff\xd8\xff\xe0" + b"JFIF" * 100, "not a TFLite model"),
+])
+def test_files_that_are_not_models_are_refused(tmp_path, capsys, content, message):
+    from petseg.benchmark.cli import main
+
+    path = tmp_path / "model.tflite"
+    if content is not None:
+        path.write_bytes(content)
+    assert run_cli(main, [str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_truncated_model_is_refused_without_crashing(variants, tmp_path, capsys):
+    from petseg.benchmark.cli import main
+
+    data = (variants / "petseg_int8.tflite").read_bytes()
+    path = tmp_path / "cut.tflite"
+    path.write_bytes(data[: len(data) // 3])
+    assert run_cli(main, [str(path), "--no-accuracy"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be benchmarked" in err and len(err.strip().splitlines()) == 1

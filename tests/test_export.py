@@ -1,0 +1,111 @@
+"""petseg-export on a tiny trained model: every variant, determinism, I/O types, verification."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from petseg.export.cli import main
+from petseg.export.variants import parse_variants
+from petseg.runtime import TFLiteModel
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    assert main(["--model", str(tiny_model), "--quantize", "all", "--out", str(out),
+                 "--calibration-samples", "8", "--verify-images", "2"]) == 0
+    return out
+
+
+def test_every_variant_is_written_with_metadata(exported):
+    for name in ("fp32", "fp16", "int8", "dynamic", "int16x8"):
+        path = exported / f"petseg_{name}.tflite"
+        meta = json.loads((exported / f"petseg_{name}.json").read_text())
+        assert meta["variant"] == name and meta["classes"] == ["pet", "background", "border"]
+        assert meta["verification"]["agreement"] > 0.8
+        assert len(meta["source_model"]["sha256"]) == 64
+        assert TFLiteModel(path).image_size == 64
+    assert not list(exported.glob(".*partial*"))
+
+
+def test_int8_takes_and_returns_uint8_with_training_calibration(exported):
+    meta = json.loads((exported / "petseg_int8.json").read_text())
+    assert meta["input"]["dtype"] == "uint8" and meta["output"]["dtype"] == "uint8"
+    assert meta["calibration"]["split"] == "train" and meta["calibration"]["images"] == 8
+    scale, zero = meta["input"]["quantization"]
+    assert scale == pytest.approx(1.0, rel=0.1) and zero in (0, 1)  # camera bytes go straight in
+
+
+def test_variants_are_smaller_than_fp32(exported):
+    size = {n: (exported / f"petseg_{n}.tflite").stat().st_size for n in ("fp32", "fp16", "int8")}
+    assert size["fp16"] < 0.6 * size["fp32"] and size["int8"] < 0.35 * size["fp32"]
+
+
+def test_fixed_batch_keeps_transposed_convs_static(exported):
+    model = TFLiteModel(exported / "petseg_fp32.tflite")
+    ops = {op["op_name"] for op in model.interpreter._get_ops_details()}
+    assert "TRANSPOSE_CONV" in ops
+    assert not ops & {"SHAPE", "STRIDED_SLICE", "PACK", "VAR_HANDLE", "READ_VARIABLE"}
+    assert model.outside_delegate() == {}
+
+
+def test_same_model_seed_and_data_give_identical_bytes(tiny_model, exported, tmp_path):
+    assert main(["--model", str(tiny_model), "--quantize", "int8,fp32", "--out", str(tmp_path),
+                 "--calibration-samples", "8", "--verify-images", "2"]) == 0
+    for name in ("int8", "fp32"):
+        file = f"petseg_{name}.tflite"
+        assert (tmp_path / file).read_bytes() == (exported / file).read_bytes()
+
+
+def test_io_type_float32(tiny_model, tmp_path):
+    assert main(["--model", str(tiny_model), "--quantize", "int8", "--io-type", "float32",
+                 "--out", str(tmp_path), "--calibration-samples", "4", "--verify-images", "2"]) == 0
+    assert json.loads((tmp_path / "petseg_int8.json").read_text())["input"]["dtype"] == "float32"
+
+
+def test_keep_float_and_report(tiny_model, tmp_path, capsys):
+    assert main(["--model", str(tiny_model), "--quantize", "int8", "--report", "--out", str(tmp_path),
+                 "--calibration-samples", "4", "--verify-images", "2"]) == 0
+    report = (tmp_path / "int8_layer_report.csv").read_text().splitlines()
+    assert report[0].startswith("tensor,") and len(report) > 10
+    worst = report[1].split(",")[0]
+    assert worst in capsys.readouterr().out
+    assert main(["--model", str(tiny_model), "--quantize", "int8", "--keep-float", worst,
+                 "--out", str(tmp_path), "--calibration-samples", "4", "--verify-images", "2"]) == 0
+    assert json.loads((tmp_path / "petseg_int8.json").read_text())["keep_float"] == [worst]
+
+
+def test_verification_catches_a_broken_conversion(tiny_model, tmp_path, monkeypatch, capsys):
+    from petseg.errors import run_cli
+    from petseg.export import convert
+
+    real = convert.convert_float
+
+    def scrambled(model, variant):
+        # A conversion that silently ruins the weights, as a bad converter version might.
+        for layer in model.layers:
+            if layer.name == "logits":
+                layer.set_weights([np.random.default_rng(0).normal(0, 5, w.shape) for w in layer.get_weights()])
+        return real(model, variant)
+
+    monkeypatch.setattr(convert, "convert_float", scrambled)
+    model = tmp_path / "m" / "petseg.keras"
+    model.parent.mkdir()
+    shutil.copy(tiny_model, model)
+    shutil.copy(tiny_model.with_suffix(".json"), model.with_suffix(".json"))
+    assert run_cli(main, ["--model", str(model), "--quantize", "fp32", "--verify-images", "2"]) == 2
+    assert "verification failed for fp32" in capsys.readouterr().err
+    assert not (model.parent / "petseg_fp32.tflite").exists()
+
+
+def test_variant_names_are_checked():
+    assert parse_variants(["fp32,int8", "int8"]) == ["fp32", "int8"]
+    assert parse_variants(["all"])[0] == "fp32"
+    from petseg.errors import PetsegError
+
+    with pytest.raises(PetsegError, match="unknown variant 'int4'"):
+        parse_variants(["int4"])

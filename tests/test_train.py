@@ -1,0 +1,96 @@
+"""The model and petseg-train on synthetic data: shapes, artifacts, resume, distribution."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from petseg.train.model import SKIP_LAYERS, build_unet
+
+
+def test_unet_maps_raw_pixels_to_per_pixel_logits():
+    model = build_unet(64, "none")
+    assert model.input_shape == (None, 64, 64, 3)
+    assert model.output_shape == (None, 64, 64, 3)
+    encoder = model.get_layer("encoder")
+    assert len(encoder.outputs) == len(SKIP_LAYERS)
+    assert not encoder.trainable  # frozen by default
+    assert build_unet(64, "none", fine_tune=True).get_layer("encoder").trainable
+
+
+def test_rescaling_inside_the_model_takes_camera_bytes():
+    model = build_unet(64, "none")
+    scale = model.get_layer("to_minus1_1")
+    out = np.asarray(scale(np.array([0.0, 127.5, 255.0], np.float32)))
+    assert out.tolist() == pytest.approx([-1.0, 0.0, 1.0])
+
+
+def test_shared_encoder_weights_load(shared_weights):
+    model = build_unet(128, str(shared_weights))
+    kernel = model.get_layer("encoder").get_layer("Conv1").kernel
+    assert float(np.abs(np.asarray(kernel)).std()) > 0.01
+
+
+def test_training_writes_every_artifact(tiny_model):
+    out = tiny_model.parent
+    meta = json.loads((out / "petseg.json").read_text())
+    assert meta["classes"] == ["pet", "background", "border"]
+    assert meta["image_size"] == 64 and meta["epochs_run"] == 2
+    assert meta["data"]["counts"] == {"train": 22, "val": 2, "test": 8}
+    assert 0 <= meta["metrics"]["test"]["mean_iou"] <= 1
+    assert meta["versions"]["tensorflow"]
+    history = json.loads((out / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2] and "val_loss" in history[0]
+    assert (out / "training_curves.png").stat().st_size > 1000
+    assert not (out / ".checkpoints").exists()
+    assert not list(out.glob(".*partial*"))
+
+
+def test_resume_continues_after_the_last_complete_epoch(tmp_path):
+    from petseg.train import checkpoint
+    from petseg.train.cli import main
+
+    args = ["--data", "synthetic:16", "--image-size", "64", "--encoder-weights", "none",
+            "--batch-size", "8", "--out", str(tmp_path)]
+    # An interrupted run: stop after epoch 1 by making epoch 2's checkpoint write fail.
+    calls = {"n": 0}
+    original = checkpoint.EpochCheckpoint.on_epoch_end
+
+    def crash_on_second(self, epoch, logs=None):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        original(self, epoch, logs)
+
+    checkpoint.EpochCheckpoint.on_epoch_end = crash_on_second
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            main([*args, "--epochs", "3"])
+    finally:
+        checkpoint.EpochCheckpoint.on_epoch_end = original
+    assert json.loads((tmp_path / ".checkpoints" / "state.json").read_text())["epoch"] == 1
+    assert main([*args, "--epochs", "3", "--resume"]) == 0
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert json.loads((tmp_path / "petseg.json").read_text())["epochs_run"] == 3
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
+    script = textwrap.dedent(f"""
+        from petseg.train.distribute import split_cpu
+        split_cpu(2)
+        from petseg.train.cli import main
+        raise SystemExit(main(["--data", "synthetic:16", "--image-size", "64", "--encoder-weights",
+                               "none", "--epochs", "1", "--batch-size", "8", "--distribute",
+                               "mirrored", "--out", r"{tmp_path}"]))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "MirroredStrategy over 2 replicas" in proc.stdout
+    assert (tmp_path / "petseg.keras").is_file()
