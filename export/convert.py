@@ -59,9 +59,9 @@ def calibrate(model: keras.Model, images: np.ndarray) -> bytes:
 
 def quantize_int8(calibrated: bytes, io_type: str = "uint8", keep_float: Sequence[str] = ()) -> bytes:
     """Full-integer int8 from a calibrated model; ``keep_float`` names layers left in float."""
+    # The same call TFLiteConverter makes for full-integer int8, plus the layers kept in float.
     return _convert.mlir_quantize(
         calibrated,
-        fully_quantize=not keep_float,
         input_data_type=IO_TYPES[io_type],
         output_data_type=IO_TYPES[io_type],
         denylisted_nodes=list(keep_float) or None,

@@ -65,26 +65,33 @@ def run_export(job: ExportJob) -> int:
     calib = pick(data["train"], job.calibration_samples, job.seed)
     reference = keras_reference(model, data["val"].take(range(min(job.verify_images, len(data["val"])))))
     context = {"model_sha256": file_sha256(job.model_path), "source": source, "meta": meta}
-    rows, broken, fp32_size = [], [], None
+    rows, failed, fp32_size = [], {}, None
     calibrated = None
     for name in job.variants:
         started = time.perf_counter()
-        if name == "int8":
-            calibrated = calibrated or convert.calibrate(model, calib.images)
-        flatbuffer, extra = build(name, model, calib.images, calibrated, job, reference)
-        seconds = time.perf_counter() - started
-        dest = out / f"petseg_{name}.tflite"
-        check = publish(dest, flatbuffer, reference)
+        try:
+            if name == "int8":
+                calibrated = calibrated or convert.calibrate(model, calib.images)
+            flatbuffer, extra = build(name, model, calib.images, calibrated, job, reference)
+            seconds = time.perf_counter() - started
+            dest = out / f"petseg_{name}.tflite"
+            check = publish(dest, flatbuffer, reference)
+        except PetsegError as exc:
+            failed[name] = str(exc)
+            continue
         if check is None:
-            broken.append(name)
+            failed[name] = ("its predictions disagree with the Keras model on most pixels "
+                            "(a broken conversion)")
             continue
         fp32_size = fp32_size or (len(flatbuffer) if name == "fp32" else None)
         write_metadata(dest, name, job, calib, check, context, extra)
         rows.append(row(name, len(flatbuffer), fp32_size, check, seconds))
-    print(format_table(["variant", "size MB", "x of fp32", "agreement", "ΔmIoU", "convert s", "note"], rows))
-    if broken:
-        raise PetsegError(f"verification failed for {', '.join(broken)}: its predictions disagree with "
-                          "the Keras model on most pixels (a broken conversion); nothing was written for it")
+    if rows:
+        print(format_table(["variant", "size MB", "x of fp32", "agreement", "ΔmIoU", "convert s", "note"],
+                           rows))
+    if failed:
+        why = "; ".join(f"{name}: {reason}" for name, reason in failed.items())
+        raise PetsegError(f"verification failed for {', '.join(failed)}, nothing written for it ({why})")
     return 0
 
 

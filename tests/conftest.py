@@ -23,14 +23,14 @@ def official_dir(tmp_path: Path) -> Path:
     return write_official_layout(tmp_path / "pets", n_trainval=10, n_test=4, size=64)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data/oxford-iiit-pet-3breeds is absent")
     return SHARED_DATA
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_weights() -> Path:
     if not SHARED_WEIGHTS.is_file():
         pytest.skip("../shared/weights is absent")
@@ -44,5 +44,16 @@ def tiny_model(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("models")
     assert main(["--data", "synthetic:24", "--image-size", "64", "--encoder-weights", "none",
+                 "--epochs", "2", "--batch-size", "8", "--out", str(out)]) == 0
+    return out / "petseg.keras"
+
+
+@pytest.fixture(scope="session")
+def pretrained_tiny_model(tmp_path_factory, shared_weights) -> Path:
+    """Like tiny_model, but on the real ImageNet encoder weights (int16x8 needs realistic ranges)."""
+    from petseg.train.cli import main
+
+    out = tmp_path_factory.mktemp("pretrained")
+    assert main(["--data", "synthetic:24", "--image-size", "64", "--encoder-weights", str(shared_weights),
                  "--epochs", "2", "--batch-size", "8", "--out", str(out)]) == 0
     return out / "petseg.keras"

@@ -10,19 +10,21 @@ import pytest
 
 from petseg.export.cli import main
 from petseg.export.variants import parse_variants
+from petseg.export.verify import run_tflite_bytes
 from petseg.runtime import TFLiteModel
 
 
 @pytest.fixture(scope="module")
 def exported(tiny_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
-    assert main(["--model", str(tiny_model), "--quantize", "all", "--out", str(out),
+    # int16x8 is left out here: on random encoder weights it cannot allocate (see the test below).
+    assert main(["--model", str(tiny_model), "--quantize", "fp32,fp16,int8,dynamic", "--out", str(out),
                  "--calibration-samples", "8", "--verify-images", "2"]) == 0
     return out
 
 
 def test_every_variant_is_written_with_metadata(exported):
-    for name in ("fp32", "fp16", "int8", "dynamic", "int16x8"):
+    for name in ("fp32", "fp16", "int8", "dynamic"):
         path = exported / f"petseg_{name}.tflite"
         meta = json.loads((exported / f"petseg_{name}.json").read_text())
         assert meta["variant"] == name and meta["classes"] == ["pet", "background", "border"]
@@ -30,6 +32,13 @@ def test_every_variant_is_written_with_metadata(exported):
         assert len(meta["source_model"]["sha256"]) == 64
         assert TFLiteModel(path).image_size == 64
     assert not list(exported.glob(".*partial*"))
+
+
+def test_int16x8_on_pretrained_weights(pretrained_tiny_model, tmp_path):
+    assert main(["--model", str(pretrained_tiny_model), "--quantize", "int16x8", "--out", str(tmp_path),
+                 "--calibration-samples", "8", "--verify-images", "2"]) == 0
+    meta = json.loads((tmp_path / "petseg_int16x8.json").read_text())
+    assert meta["input"]["dtype"] == "float32" and meta["verification"]["agreement"] > 0.8
 
 
 def test_int8_takes_and_returns_uint8_with_training_calibration(exported):
@@ -61,6 +70,20 @@ def test_same_model_seed_and_data_give_identical_bytes(tiny_model, exported, tmp
         assert (tmp_path / file).read_bytes() == (exported / file).read_bytes()
 
 
+def test_int8_matches_the_documented_converter_call(tiny_model):
+    from petseg.dataset import load_dataset
+    from petseg.export import convert
+    from petseg.export.source import load_keras_model
+
+    model = load_keras_model(tiny_model)
+    images = load_dataset("synthetic:24", 64, splits=("train",))["train"].images[:4]
+    ours = convert.quantize_int8(convert.calibrate(model, images), "uint8")
+    plain = convert.convert_int8_plain(model, images, "uint8")
+    # Same graph, same quantisation: identical predictions (the files differ only in metadata).
+    assert np.array_equal(run_tflite_bytes(ours, images), run_tflite_bytes(plain, images))
+    assert len(ours) == pytest.approx(len(plain), rel=0.01)
+
+
 def test_io_type_float32(tiny_model, tmp_path):
     assert main(["--model", str(tiny_model), "--quantize", "int8", "--io-type", "float32",
                  "--out", str(tmp_path), "--calibration-samples", "4", "--verify-images", "2"]) == 0
@@ -87,9 +110,9 @@ def test_verification_catches_a_broken_conversion(tiny_model, tmp_path, monkeypa
 
     def scrambled(model, variant):
         # A conversion that silently ruins the weights, as a bad converter version might.
-        for layer in model.layers:
-            if layer.name == "logits":
-                layer.set_weights([np.random.default_rng(0).normal(0, 5, w.shape) for w in layer.get_weights()])
+        logits = model.get_layer("logits")
+        rng = np.random.default_rng(0)
+        logits.set_weights([rng.normal(0, 5, w.shape) for w in logits.get_weights()])
         return real(model, variant)
 
     monkeypatch.setattr(convert, "convert_float", scrambled)

@@ -72,6 +72,11 @@ def build_unet(image_size: int = 128, encoder_weights: str = "imagenet",
     x = layers.Rescaling(1 / 127.5, offset=-1.0, name="to_minus1_1")(inputs)
     encoder = build_encoder(image_size, encoder_weights)
     encoder.trainable = fine_tune
+    for layer in encoder.layers:
+        # Fine-tuning or not, the encoder's batch norms keep their ImageNet statistics: batches of
+        # a few hundred pets are too small to re-estimate them.
+        if isinstance(layer, layers.BatchNormalization):
+            layer.trainable = False
     *skips, x = encoder(x)
     for filters, skip in zip(DECODER_FILTERS, reversed(skips)):
         x = upsample(filters, name=f"up_{filters}")(x)
