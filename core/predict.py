@@ -21,6 +21,7 @@ from . import atomic
 from .dataset import load_rgb, resize_image
 from .errors import PetsegError, run_cli
 from .labels import CLASSES, PALETTE
+from .models import open_model
 from .overlay import blend
 
 
@@ -41,19 +42,10 @@ class KerasModel:
         return np.argmax(logits, axis=-1).astype(np.uint8)
 
 
-def open_model(path: Path):
-    path = Path(path)
-    if path.is_dir():
-        raise PetsegError(f"{path} is a directory; pass a .tflite, .onnx or .keras model file")
-    if path.suffix == ".keras":
+def open_any_model(path: Path):
+    if Path(path).suffix == ".keras":
         return KerasModel(path)
-    if path.suffix == ".onnx":
-        from .onnx_runtime import OnnxModel
-
-        return OnnxModel(path)
-    from .runtime import TFLiteModel
-
-    return TFLiteModel(path)
+    return open_model(path)
 
 
 def segment(model, photo: Image.Image) -> np.ndarray:
@@ -98,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     photos = [(path, load_rgb(path)) for path in args.images]  # every photo checked before any work
-    model = open_model(args.model)
+    model = open_any_model(args.model)
     out = atomic.ensure_dir(args.out)
     results = []
     for path, photo in photos:

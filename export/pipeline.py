@@ -17,7 +17,8 @@ from petseg.errors import PetsegError
 from petseg.labels import CLASSES
 from petseg.metrics import confusion, scores
 from petseg.modelfile import sidecar
-from petseg.runtime import load_runtime, probe
+from petseg.models import describe_io
+from petseg.runtime import load_runtime
 from petseg.table import format_table
 
 from . import convert
@@ -74,7 +75,7 @@ def run_export(job: ExportJob) -> int:
                 calibrated = calibrated or convert.calibrate(model, calib.images)
             flatbuffer, extra = build(name, model, calib.images, calibrated, job, reference)
             seconds = time.perf_counter() - started
-            dest = out / f"petseg_{name}.tflite"
+            dest = out / f"petseg_{name}{VARIANTS[name].suffix}"
             check = publish(dest, flatbuffer, reference)
         except PetsegError as exc:
             failed[name] = str(exc)
@@ -125,13 +126,18 @@ def build(name: str, model: keras.Model, calib: np.ndarray, calibrated: bytes | 
         return convert.quantize_int8(calibrated, job.io_type, keep), {"keep_float": keep}
     if name == "int16x8":
         return convert.convert_int16x8(model, calib), {}
+    if name.startswith("onnx"):
+        from .onnx_export import export_onnx, quantize_onnx_int8
+
+        fp32 = export_onnx(model)
+        return (quantize_onnx_int8(fp32, calib) if name == "onnx-int8" else fp32), {}
     return convert.convert_float(model, name), {}
 
 
 def publish(dest: Path, flatbuffer: bytes, reference: Reference) -> Verification | None:
     """Write ``dest`` only if the variant agrees with Keras; None (and no file) if it is broken."""
     try:
-        with atomic.atomic_path(dest, suffix=".tflite") as tmp:
+        with atomic.atomic_path(dest, suffix=dest.suffix) as tmp:
             tmp.write_bytes(flatbuffer)
             check = verify(tmp, reference.split.images, reference.split.masks, reference.classes,
                            reference.miou)
@@ -148,7 +154,7 @@ class _Broken(Exception):
 
 def write_metadata(dest: Path, name: str, job: ExportJob, calib: Split, check: Verification,
                    context: dict, extra: dict) -> None:
-    io = probe(dest)
+    io = describe_io(dest)
     runtime = load_runtime()
     meta = context["meta"]
     atomic.write_json(sidecar(dest), {

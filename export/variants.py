@@ -13,6 +13,7 @@ class Variant:
     summary: str
     calibrated: bool  # needs a representative dataset
     warning: str = ""  # said plainly in the summary table when the variant is a trap on CPU
+    suffix: str = ".tflite"
 
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
@@ -24,7 +25,12 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "dynamic-range transposed convs run on slow reference kernels on CPU; use int8 instead"),
     Variant("int16x8", "int16 activations, int8 weights, calibrated", True,
             "int16x8 has only reference kernels on CPU (no XNNPACK); an accuracy reference, not for speed"),
+    Variant("onnx", "ONNX float32 for ONNX Runtime (comparison; needs the onnx extra)", False,
+            suffix=".onnx"),
+    Variant("onnx-int8", "ONNX Runtime static int8, QDQ per-channel, same calibration images", True,
+            suffix=".onnx"),
 )}
+TFLITE_VARIANTS = tuple(name for name, v in VARIANTS.items() if v.suffix == ".tflite")
 DEFAULT_SET = ("fp32", "fp16", "int8")
 
 
@@ -33,7 +39,8 @@ def parse_variants(values: list[str]) -> list[str]:
     names: list[str] = []
     for value in values:
         for name in filter(None, (v.strip().lower() for v in value.split(","))):
-            expanded = list(VARIANTS) if name == "all" else [name]
+            # 'all' means every TFLite variant; ONNX ones are asked for by name (optional extra).
+            expanded = list(TFLITE_VARIANTS) if name == "all" else [name]
             for n in expanded:
                 if n not in VARIANTS:
                     raise PetsegError(f"unknown variant {n!r}; choose from {', '.join(VARIANTS)} or all")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from petseg.metrics import agreement, confusion, scores
-from petseg.runtime import TFLiteModel
+from petseg.models import open_model
 
 
 @dataclass
@@ -28,7 +28,7 @@ class Verification:
 def verify(path: Path, images: np.ndarray, truth: np.ndarray, reference: np.ndarray,
            reference_miou: float) -> Verification:
     """Run ``path`` in LiteRT on ``images`` and compare with the Keras predictions ``reference``."""
-    pred = TFLiteModel(path).predict(images)
+    pred = open_model(path).predict(images)
     miou = scores(confusion(truth, pred))["mean_iou"]
     return Verification(agreement(pred, reference), miou, 100 * (miou - reference_miou), len(images))
 
@@ -38,4 +38,4 @@ def run_tflite_bytes(flatbuffer: bytes, images: np.ndarray) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "candidate.tflite"
         path.write_bytes(flatbuffer)
-        return TFLiteModel(path).predict(images)
+        return open_model(path).predict(images)

@@ -1,0 +1,57 @@
+"""ONNX variants from the same Keras model, for comparison with ONNX Runtime (optional extra)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from petseg.errors import PetsegError
+
+
+def _require_onnx() -> None:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+        import tf2onnx  # noqa: F401
+    except ImportError as exc:
+        raise PetsegError("ONNX variants need the onnx extra: pip install 'petseg[onnx]'") from exc
+
+
+def export_onnx(model: keras.Model) -> bytes:
+    """float32 ONNX with batch fixed to 1, raw 0..255 input like the TFLite variants."""
+    _require_onnx()
+    spec = keras.InputSpec(shape=(1, *model.input_shape[1:]), dtype="float32")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        model.export(str(path), format="onnx", input_signature=[spec], verbose=False)
+        return path.read_bytes()
+
+
+class _Calibration:
+    """ONNX Runtime's CalibrationDataReader protocol over the representative images."""
+
+    def __init__(self, input_name: str, images: np.ndarray) -> None:
+        self._feeds = iter([{input_name: image[None].astype(np.float32)} for image in images])
+
+    def get_next(self) -> dict | None:
+        return next(self._feeds, None)
+
+
+def quantize_onnx_int8(fp32: bytes, images: np.ndarray) -> bytes:
+    """ONNX Runtime static int8 (QDQ, per-channel weights) calibrated on the same training images."""
+    _require_onnx()
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory() as tmp:
+        raw, prepped, out = (Path(tmp) / n for n in ("fp32.onnx", "prep.onnx", "int8.onnx"))
+        raw.write_bytes(fp32)
+        quant_pre_process(str(raw), str(prepped))
+        name = ort.InferenceSession(str(prepped), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+        quantize_static(str(prepped), str(out), _Calibration(name, images), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+        return out.read_bytes()
