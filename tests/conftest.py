@@ -57,3 +57,21 @@ def pretrained_tiny_model(tmp_path_factory, shared_weights) -> Path:
     assert main(["--data", "synthetic:24", "--image-size", "64", "--encoder-weights", str(shared_weights),
                  "--epochs", "2", "--batch-size", "8", "--out", str(out)]) == 0
     return out / "petseg.keras"
+
+
+def _tiny_tflite(shape_in=(1, 32, 32, 3), channels_out=3) -> bytes:
+    """A small valid TFLite model (not petseg's), built with TensorFlow."""
+    import tensorflow as tf
+
+    conv = tf.keras.layers.Conv2D(channels_out, 3, padding="same")
+
+    @tf.function(input_signature=[tf.TensorSpec(shape_in, tf.float32)])
+    def f(x):
+        return conv(x) if len(shape_in) == 4 else tf.reduce_sum(x, axis=-1, keepdims=True)
+
+    return tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()]).convert()
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite():
+    return _tiny_tflite

@@ -12,19 +12,6 @@ from PIL import Image
 from petseg.errors import run_cli
 
 
-def tiny_tflite(shape_in=(1, 32, 32, 3), channels_out=3) -> bytes:
-    """A small valid TFLite model (not petseg's) built with TensorFlow."""
-    import tensorflow as tf
-
-    conv = tf.keras.layers.Conv2D(channels_out, 3, padding="same")
-
-    @tf.function(input_signature=[tf.TensorSpec(shape_in, tf.float32)])
-    def f(x):
-        return conv(x) if len(shape_in) == 4 else tf.reduce_sum(x, axis=-1, keepdims=True)
-
-    return tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()]).convert()
-
-
 def cli(name: str):
     from importlib import import_module
 
@@ -210,13 +197,13 @@ def test_bench_photo_renamed_tflite(capsys, tmp_path, jpeg):
     refused(capsys, "bench", [path], "not a TFLite model")
 
 
-def test_bench_model_that_is_not_an_image_model(capsys, tmp_path):
+def test_bench_model_that_is_not_an_image_model(capsys, tmp_path, tiny_tflite):
     path = tmp_path / "vector.tflite"
     path.write_bytes(tiny_tflite(shape_in=(1, 16)))
     refused(capsys, "bench", [path, "--no-accuracy"], "not a square RGB image")
 
 
-def test_bench_dataset_without_trimaps(capsys, tmp_path, official_dir):
+def test_bench_dataset_without_trimaps(capsys, tmp_path, official_dir, tiny_tflite):
     import shutil
 
     path = tmp_path / "seg.tflite"
@@ -226,7 +213,7 @@ def test_bench_dataset_without_trimaps(capsys, tmp_path, official_dir):
                               "--min-seconds", "0"], "has no annotations/trimaps/")
 
 
-def test_bench_bad_threads(capsys, tmp_path):
+def test_bench_bad_threads(capsys, tmp_path, tiny_tflite):
     path = tmp_path / "seg.tflite"
     path.write_bytes(tiny_tflite())
     refused(capsys, "bench", [path, "--threads", "0"], "--threads")
@@ -236,7 +223,7 @@ def test_bench_bad_threads(capsys, tmp_path):
 
 
 @pytest.fixture
-def seg_model(tmp_path) -> Path:
+def seg_model(tmp_path, tiny_tflite) -> Path:
     path = tmp_path / "seg.tflite"
     path.write_bytes(tiny_tflite())
     return path
