@@ -11,8 +11,8 @@ from pathlib import Path
 from petseg.dataset import SOURCES_HELP
 from petseg.errors import PetsegError, run_cli
 
-DEFAULTS_NOTE = ("The defaults are the measured recipe (see README): frozen ImageNet encoder, "
-                 "flip/zoom/colour augmentation, Adam with cosine decay, batch 64.")
+DEFAULTS_NOTE = ("The defaults are the measured recipe (see README): ImageNet encoder fine-tuned with "
+                 "its batch norms frozen, flip/zoom/colour augmentation, Adam with cosine decay, batch 64.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                     fine_tune=args.fine_tune, max_zoom=args.max_zoom, seed=args.seed,
                     encoder_weights=args.encoder_weights)
-    metrics = train(data, recipe, args.out, resume=args.resume, strategy=strategy, is_chief=is_chief)
+    metrics = train(data, recipe, args.out, resume=args.resume, strategy=strategy, is_chief=is_chief,
+                    val_fraction=args.val_fraction)
     test = metrics["test"]
     per_class = ", ".join(f"{k} {v:.3f}" for k, v in test["per_class_iou"].items() if v is not None)
     print(f"test ({test['images']} images): pixel accuracy {test['pixel_accuracy']:.4f}, "

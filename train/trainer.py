@@ -32,17 +32,18 @@ CHECKPOINTS = ".checkpoints"
 class Recipe:
     """Everything that decides the trained weights besides the data."""
 
-    epochs: int = 60
+    epochs: int = 22
     batch_size: int = 64
     learning_rate: float = 1e-3
-    fine_tune: bool = False
+    fine_tune: bool = True
     max_zoom: float = 1.25
     seed: int = 0
     encoder_weights: str = "imagenet"
 
 
 def train(data: Dataset, recipe: Recipe, out: Path, resume: bool = False,
-          strategy: tf.distribute.Strategy | None = None, is_chief: bool = True) -> dict:
+          strategy: tf.distribute.Strategy | None = None, is_chief: bool = True,
+          val_fraction: float = 0.1) -> dict:
     """Train, evaluate the best epoch on the test split, and write the artifacts to ``out``."""
     out = atomic.ensure_dir(Path(out))
     keras.utils.set_random_seed(recipe.seed)
@@ -72,7 +73,7 @@ def train(data: Dataset, recipe: Recipe, out: Path, resume: bool = False,
     best = keras.saving.load_model(ckpt_dir / checkpoint.state["best"], compile=False)
     metrics = {split: evaluate(best, data[split]) for split in ("val", "test")}
     if is_chief:
-        _write_artifacts(out, best, data, recipe, checkpoint.state, metrics, seconds)
+        _write_artifacts(out, best, data, recipe, checkpoint.state, metrics, seconds, val_fraction)
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     return metrics
 
@@ -89,7 +90,7 @@ def _compiled_model(data: Dataset, recipe: Recipe) -> keras.Model:
 
 
 def _write_artifacts(out: Path, model: keras.Model, data: Dataset, recipe: Recipe, state: dict,
-                     metrics: dict, seconds: float) -> None:
+                     metrics: dict, seconds: float, val_fraction: float) -> None:
     best_epoch = int(state["best"].split("_")[1].split(".")[0])
     with atomic.atomic_path(out / MODEL_FILE, suffix=".keras") as tmp:
         model.save(tmp)
@@ -101,7 +102,8 @@ def _write_artifacts(out: Path, model: keras.Model, data: Dataset, recipe: Recip
         "input": {"dtype": "uint8", "layout": "NHWC RGB", "range": [0, 255],
                   "normalisation": "x / 127.5 - 1, inside the model"},
         "output": {"kind": "logits", "classes": len(CLASSES)},
-        "data": {"source": data.source, "counts": data.counts(), "skipped": dict(data.skipped)},
+        "data": {"source": data.source, "counts": data.counts(), "skipped": dict(data.skipped),
+                 "val_fraction": val_fraction},
         "recipe": asdict(recipe),
         "epochs_run": state["epoch"],
         "best_epoch": best_epoch,
