@@ -47,7 +47,7 @@ def _outside(ops: dict) -> str:
 
 def cells(records: list[dict]) -> list[list[str]]:
     return [[
-        r["variant"], r["threads"], f"{r['size_mb']:.2f}", _fmt(r["miou"], ".4f"),
+        r["variant"], str(r["threads"]), f"{r['size_mb']:.2f}", _fmt(r["miou"], ".4f"),
         _fmt(r["pixel_accuracy"], ".4f"), _fmt(r["miou_delta_points"], "+.2f"),
         _fmt(None if r["agreement"] is None else 100 * r["agreement"], ".2f"),
         f"{r['median_ms']:.2f}", f"{r['p90_ms']:.2f}", _fmt(r["speedup"], ".2f"),

@@ -9,9 +9,10 @@ import numpy as np
 from .environment import package_version
 from .errors import PetsegError
 from .runtime import check_image_io
+from .segmenter import Segmenter
 
 
-class OnnxModel:
+class OnnxModel(Segmenter):
     def __init__(self, path: Path, num_threads: int | None = None) -> None:
         try:
             import onnxruntime as ort
@@ -61,11 +62,3 @@ class OnnxModel:
 
     def logits(self) -> np.ndarray:
         return self._out[0].astype(np.float32)
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        out = np.empty(images.shape[:3], np.uint8)
-        for i, image in enumerate(images):
-            self.set_input(image)
-            self.invoke()
-            out[i] = np.argmax(self.logits(), axis=-1)
-        return out

@@ -16,6 +16,7 @@ from .child import run_module
 from .environment import package_version
 from .errors import PetsegError
 from .graph import count_macs, ops_outside_delegate
+from .segmenter import Segmenter
 
 TFLITE_IDENTIFIER = b"TFL3"
 
@@ -68,7 +69,7 @@ def probe(path: Path, timeout: float = 120.0) -> dict:
     return json.loads(answer)
 
 
-class TFLiteModel:
+class TFLiteModel(Segmenter):
     """An image segmentation model in LiteRT: uint8 images in, class ids out."""
 
     def __init__(self, path: Path, num_threads: int | None = None, verified: bool = False) -> None:
@@ -109,14 +110,6 @@ class TFLiteModel:
     def logits(self) -> np.ndarray:
         return dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)[0]
 
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        """Class ids (N, S, S) for uint8 images (N, S, S, 3), one inference each."""
-        out = np.empty(images.shape[:3], np.uint8)
-        for i, image in enumerate(images):
-            self.set_input(image)
-            self.invoke()
-            out[i] = np.argmax(self.logits(), axis=-1)
-        return out
 
 
 def check_image_io(input_shape, output_shape, path: Path) -> None:

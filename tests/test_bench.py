@@ -100,3 +100,22 @@ def test_truncated_model_is_refused_without_crashing(variants, tmp_path, capsys)
     assert run_cli(main, [str(path), "--no-accuracy"]) == 2
     err = capsys.readouterr().err
     assert "cannot be benchmarked" in err and len(err.strip().splitlines()) == 1
+
+
+def test_onnx_variants_sit_in_the_same_table(tiny_model, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from petseg.export.cli import main
+
+    out = tmp_path / "v"
+    assert main(["--model", str(tiny_model), "--quantize", "fp32,onnx,onnx-int8", "--out", str(out),
+                 "--calibration-samples", "8", "--verify-images", "2"]) == 0
+    meta = json.loads((out / "petseg_onnx-int8.json").read_text())
+    assert meta["verification"]["agreement"] > 0.8 and meta["calibration"]["split"] == "train"
+    proc = bench([out / "petseg_fp32.tflite", out / "petseg_onnx.onnx", out / "petseg_onnx-int8.onnx",
+                  "--reference", out / "petseg_onnx.onnx", "--runs", "3", "--warmup", "1",
+                  "--min-seconds", "0", "--json", tmp_path / "r.json"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {r["variant"]: r for r in json.loads((tmp_path / "r.json").read_text())["results"]}
+    assert rows["onnx"]["runtime"].startswith("onnxruntime") and rows["onnx"]["speedup"] == 1
+    assert rows["fp32"]["runtime"].startswith("ai-edge-litert") and rows["fp32"]["speedup"] > 0
+    assert rows["onnx-int8"]["agreement"] > 0.8

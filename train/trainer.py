@@ -68,6 +68,7 @@ def train(data: Dataset, recipe: Recipe, out: Path, resume: bool = False,
         model.fit(training_dataset(data["train"], recipe.batch_size, recipe.seed, recipe.max_zoom),
                   validation_data=eval_dataset(data["val"], recipe.batch_size),
                   epochs=recipe.epochs, initial_epoch=first_epoch, verbose=2,
+                  shuffle=False,  # the tf.data pipeline shuffles; this only silences Keras' warning
                   callbacks=[checkpoint] if is_chief else [])
     seconds = time.perf_counter() - started + sum(r["seconds"] for r in (state or {}).get("history", []))
     best = keras.saving.load_model(ckpt_dir / checkpoint.state["best"], compile=False)
