@@ -17,13 +17,14 @@ def debug_enabled(argv: Sequence[str] | None = None) -> bool:
     return "--debug" in argv or os.environ.get("PETSEG_DEBUG", "") not in ("", "0")
 
 
-def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
+def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None,
+            prog: str | None = None) -> int:
     """Run a CLI entry point: bad input becomes one line on stderr and exit status 2.
 
     Tracebacks are for bug reports, so they appear only with ``--debug`` or
     ``PETSEG_DEBUG=1``.
     """
-    prog = os.path.basename(sys.argv[0]) or "petseg"
+    prog = prog or os.path.basename(sys.argv[0]) or "petseg"
     try:
         return main(argv)
     except PetsegError as exc:

@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main, prog="petseg-predict"))
 
 
 if __name__ == "__main__":

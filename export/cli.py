@@ -32,15 +32,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verify-images", type=int, default=64,
                    help="held-out (validation) images each variant is checked on")
     p.add_argument("--keep-float", nargs="+", default=[], metavar="NAME",
-                   help="int8: keep these layers in float (names from --report)")
-    p.add_argument("--max-drop", type=float, default=None, metavar="P",
-                   help="int8: keep the fewest most-sensitive layers in float until the mIoU loss "
-                        "is within P points")
+                   help="int8: keep the layers whose tensor names contain NAME in float (see --report)")
+    p.add_argument("--max-drop", type=_max_drop, default=0.3, metavar="P",
+                   help="int8: keep the fewest most-sensitive layers in float until the mIoU loss on "
+                        "validation images is within P points; 'off' quantises every layer")
     p.add_argument("--report", action="store_true",
                    help="int8: write a per-layer quantisation error table and name the worst layers")
     p.add_argument("--seed", type=int, default=0, help="seed for choosing calibration images")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
+
+
+def _max_drop(text: str) -> float | None:
+    if text.lower() == "off":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of mIoU points or 'off'") from None
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -69,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main, prog="petseg-export"))
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ def quantize_onnx_int8(fp32: bytes, images: np.ndarray) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         raw, prepped, out = (Path(tmp) / n for n in ("fp32.onnx", "prep.onnx", "int8.onnx"))
         raw.write_bytes(fp32)
-        quant_pre_process(str(raw), str(prepped))
+        # Shapes are static (batch 1), so symbolic shape inference (and sympy) is not needed.
+        quant_pre_process(str(raw), str(prepped), skip_symbolic_shape=True)
         name = ort.InferenceSession(str(prepped), providers=["CPUExecutionProvider"]).get_inputs()[0].name
         quantize_static(str(prepped), str(out), _Calibration(name, images), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)

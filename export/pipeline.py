@@ -37,7 +37,7 @@ class ExportJob:
     io_type: str = "uint8"
     verify_images: int = 64
     keep_float: list[str] = field(default_factory=list)
-    max_drop: float | None = None
+    max_drop: float | None = 0.3
     report: bool = False
     seed: int = 0
 
@@ -117,8 +117,12 @@ def build(name: str, model: keras.Model, calib: np.ndarray, calibrated: bytes | 
             from .sensitivity import search_keep_float
 
             keep = search_keep_float(calibrated, calib, job, reference)
+        elif job.keep_float:
+            from .sensitivity import layer_errors, resolve
+
+            keep = resolve(job.keep_float, [r["tensor"] for r in layer_errors(calibrated, calib[:8])])
         else:
-            keep = list(job.keep_float)
+            keep = []
         if job.report:
             from .sensitivity import write_report
 

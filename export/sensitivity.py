@@ -16,7 +16,7 @@ import tensorflow as tf
 from tensorflow.lite.python import convert as _convert
 
 from petseg import atomic
-from petseg.dataset import Split
+from petseg.errors import PetsegError
 from petseg.metrics import confusion, scores
 from petseg.table import format_table
 
@@ -54,13 +54,27 @@ def write_report(calibrated: bytes, images: np.ndarray, dest: Path, top: int = 1
     writer.writerows(rows)
     atomic.write_text(dest, text.getvalue())
     print(f"int8 per-layer error ({len(rows)} tensors) written to {dest}; worst {top}:")
-    print(format_table(["tensor", "op", "RMSE/scale"],
-                       [[r["tensor"], r["op"], f"{r['rmse_over_scale']:.3f}"] for r in rows[:top]]))
+    # A fused op's tensor name lists every TF op folded into it; its first part names the layer.
+    print(format_table(["tensor (first part)", "op", "RMSE/scale"],
+                       [[r["tensor"].split(";")[0], r["op"], f"{r['rmse_over_scale']:.3f}"]
+                        for r in rows[:top]]))
     print("keep any of them in float with --keep-float NAME, or let --max-drop choose")
     return rows
 
 
-def search_keep_float(calibrated: bytes, calib: Split, job, reference) -> list[str]:
+def resolve(names: list[str], tensors: list[str]) -> list[str]:
+    """Full tensor names for the names given, each matched as a substring (report names are long)."""
+    resolved = []
+    for name in names:
+        matches = [t for t in tensors if name in t]
+        if not matches:
+            raise PetsegError(f"--keep-float {name}: no quantised tensor has that in its name; "
+                              "see the names --report prints")
+        resolved += [t for t in matches if t not in resolved]
+    return resolved
+
+
+def search_keep_float(calibrated: bytes, calib: np.ndarray, job, reference) -> list[str]:
     """The fewest worst layers to keep in float so that mIoU drops by at most ``job.max_drop`` points.
 
     Layers are added in order of their quantisation error; each candidate is
@@ -68,8 +82,8 @@ def search_keep_float(calibrated: bytes, calib: Split, job, reference) -> list[s
     """
     from .verify import run_tflite_bytes
 
-    ranked = [r["tensor"] for r in layer_errors(calibrated, calib.images[:32])]
-    keep: list[str] = list(job.keep_float)
+    ranked = [r["tensor"] for r in layer_errors(calibrated, calib[:32])]
+    keep = resolve(job.keep_float, ranked)
     # Grow the float set gently at first (usually one or two layers do it), then faster.
     counts = sorted({c for c in (0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64) if c < len(ranked)}
                     | {len(ranked)})

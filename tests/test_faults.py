@@ -101,7 +101,7 @@ def test_kill_9_mid_training_then_resume_loses_at_most_one_epoch(tmp_path):
 def test_kill_9_mid_export_leaves_nothing_that_looks_complete(tiny_model, tmp_path):
     out = tmp_path / "variants"
     args = [sys.executable, "-m", "petseg.export.cli", "--model", str(tiny_model), "--quantize", "fp32",
-            "--out", str(out), "--verify-images", "2"]
+            "--out", str(out), "--verify-images", "2", "--max-drop", "off"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         # Kill once the variant is being written or verified (its temporary file exists).
@@ -125,7 +125,7 @@ def test_full_disk_is_a_clean_error(tiny_model, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(atomic, "write_bytes", full)
     out = tmp_path / "variants"
     status = run_cli(main, ["--model", str(tiny_model), "--quantize", "fp32", "--out", str(out),
-                            "--verify-images", "2"])
+                            "--verify-images", "2", "--max-drop", "off"])
     err = capsys.readouterr().err.strip()
     assert status == 2 and "No space left on device" in err and len(err.splitlines()) == 1
     assert not (out / "petseg_fp32.json").exists()

@@ -32,7 +32,7 @@ CHECKPOINTS = ".checkpoints"
 class Recipe:
     """Everything that decides the trained weights besides the data."""
 
-    epochs: int = 22
+    epochs: int = 17
     batch_size: int = 64
     learning_rate: float = 1e-3
     fine_tune: bool = True
