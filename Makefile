@@ -18,7 +18,7 @@ SHARED ?= ../shared
 SHARED_DATA := $(SHARED)/data/oxford-iiit-pet-3breeds
 SHARED_WEIGHTS := $(SHARED)/weights/mobilenet_v2_1.0_no_top.weights.h5
 
-.PHONY: help install model train export bench report demo shared test lint clean
+.PHONY: help install model train export report compare demo shared readme-figures test lint clean
 
 help:
 	@echo "make install   create $(VENV) and install petseg with training and test tools"
@@ -26,6 +26,8 @@ help:
 	@echo "make shared    make model on the 3-breed slice in $(SHARED) (offline)"
 	@echo "make demo      the whole pipeline on synthetic pets: offline, a few minutes"
 	@echo "make report    benchmark the exported variants again, with plots and overlays"
+	@echo "make compare   TFLite variants against ONNX Runtime, exported from one model, timed in one run"
+	@echo "make readme-figures  copy the plots of the last run into docs/ (the README's pictures)"
 	@echo "make test      the test suite"
 
 install: $(BIN)/petseg-train
@@ -50,6 +52,15 @@ report: install
 		--threads $(THREADS) --json $(REPORTS)/benchmark.json --csv $(REPORTS)/benchmark.csv \
 		--markdown $(REPORTS)/benchmark.md --plot $(REPORTS)/latency_vs_miou.png \
 		--overlays $(REPORTS)/overlays.png
+
+compare: install
+	$(BIN)/python -m petseg.benchmark.compare --model $(OUT)/petseg.keras --out $(OUT)/compare \
+		--reports $(REPORTS) --threads $(THREADS)
+
+readme-figures:
+	mkdir -p docs
+	cp $(OUT)/training_curves.png docs/training_curves.png
+	cp $(REPORTS)/latency_vs_miou.png docs/latency_vs_miou.png
 
 shared:
 	$(MAKE) model DATA=$(SHARED_DATA) ENCODER_WEIGHTS=$(SHARED_WEIGHTS)

@@ -86,7 +86,8 @@ def test_int8_matches_the_documented_converter_call(tiny_model):
 
 def test_io_type_float32(tiny_model, tmp_path):
     assert main(["--model", str(tiny_model), "--quantize", "int8", "--io-type", "float32",
-                 "--out", str(tmp_path), "--calibration-samples", "4", "--verify-images", "2", "--max-drop", "off"]) == 0
+                 "--out", str(tmp_path), "--calibration-samples", "4", "--verify-images", "2",
+                 "--max-drop", "off"]) == 0
     assert json.loads((tmp_path / "petseg_int8.json").read_text())["input"]["dtype"] == "float32"
 
 
@@ -98,7 +99,8 @@ def test_keep_float_and_report(tiny_model, tmp_path, capsys):
     worst = report[1].split(",")[0].split(";")[0]  # the short name --report prints
     assert worst in capsys.readouterr().out
     assert main(["--model", str(tiny_model), "--quantize", "int8", "--keep-float", worst,
-                 "--out", str(tmp_path), "--calibration-samples", "4", "--verify-images", "2", "--max-drop", "off"]) == 0
+                 "--out", str(tmp_path), "--calibration-samples", "4", "--verify-images", "2",
+                 "--max-drop", "off"]) == 0
     kept = json.loads((tmp_path / "petseg_int8.json").read_text())["keep_float"]
     assert kept and all(worst in name for name in kept)
 
@@ -121,7 +123,8 @@ def test_verification_catches_a_broken_conversion(tiny_model, tmp_path, monkeypa
     model.parent.mkdir()
     shutil.copy(tiny_model, model)
     shutil.copy(tiny_model.with_suffix(".json"), model.with_suffix(".json"))
-    assert run_cli(main, ["--model", str(model), "--quantize", "fp32", "--verify-images", "2", "--max-drop", "off"]) == 2
+    assert run_cli(main, ["--model", str(model), "--quantize", "fp32", "--verify-images", "2",
+                          "--max-drop", "off"]) == 2
     assert "verification failed for fp32" in capsys.readouterr().err
     assert not (model.parent / "petseg_fp32.tflite").exists()
 
