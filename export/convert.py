@@ -9,17 +9,20 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.lite.python import convert as _convert
 
+from .subpixel import fast_forward, has_petseg_decoder
+
 IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
 
 
-def _converter(model: keras.Model) -> tf.lite.TFLiteConverter:
+def _converter(model: keras.Model, subpixel: bool = True) -> tf.lite.TFLiteConverter:
     # A fixed batch of 1 gives every transposed conv a static output shape; with a free batch
     # Keras 3 emits SHAPE/STRIDED_SLICE/PACK ops that keep the model off XNNPACK.
     shape = [1, *model.input_shape[1:]]
+    fast = fast_forward(model) if subpixel and has_petseg_decoder(model) else None
 
     @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32, name="image")])
     def serve(image: tf.Tensor) -> tf.Tensor:
-        return model(image, training=False)
+        return fast(image) if fast else model(image, training=False)
 
     # No trackable object: the converter then freezes the weights into constants instead of
     # emitting VAR_HANDLE/READ_VARIABLE ops that read and transpose them on every inference.
@@ -33,9 +36,9 @@ def _representative(images: np.ndarray) -> callable:
     return gen
 
 
-def convert_float(model: keras.Model, variant: str) -> bytes:
+def convert_float(model: keras.Model, variant: str, subpixel: bool = True) -> bytes:
     """fp32, fp16 (float16 weights) or dynamic (int8 weights, float activations)."""
-    converter = _converter(model)
+    converter = _converter(model, subpixel)
     if variant == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -44,13 +47,13 @@ def convert_float(model: keras.Model, variant: str) -> bytes:
     return converter.convert()
 
 
-def calibrate(model: keras.Model, images: np.ndarray) -> bytes:
+def calibrate(model: keras.Model, images: np.ndarray, subpixel: bool = True) -> bytes:
     """A float model carrying activation ranges measured on ``images``.
 
     Calibrating once lets several quantisations (different layers kept in float)
     be derived without running the calibration set again.
     """
-    converter = _converter(model)
+    converter = _converter(model, subpixel)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = _representative(images)
     converter._experimental_calibrate_only = True  # noqa: SLF001 - what QuantizationDebugger does
@@ -68,8 +71,8 @@ def quantize_int8(calibrated: bytes, io_type: str = "uint8", keep_float: Sequenc
     )
 
 
-def convert_int16x8(model: keras.Model, images: np.ndarray) -> bytes:
-    converter = _converter(model)
+def convert_int16x8(model: keras.Model, images: np.ndarray, subpixel: bool = True) -> bytes:
+    converter = _converter(model, subpixel)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = _representative(images)
     converter.target_spec.supported_ops = [
@@ -77,9 +80,10 @@ def convert_int16x8(model: keras.Model, images: np.ndarray) -> bytes:
     return converter.convert()
 
 
-def convert_int8_plain(model: keras.Model, images: np.ndarray, io_type: str = "uint8") -> bytes:
+def convert_int8_plain(model: keras.Model, images: np.ndarray, io_type: str = "uint8",
+                       subpixel: bool = True) -> bytes:
     """The documented converter call for full-integer int8 (the baseline petseg compares with)."""
-    converter = _converter(model)
+    converter = _converter(model, subpixel)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = _representative(images)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

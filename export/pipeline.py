@@ -23,6 +23,7 @@ from petseg.table import format_table
 
 from . import convert
 from .source import file_sha256, load_keras_model, training_metadata
+from .subpixel import has_petseg_decoder
 from .variants import VARIANTS
 from .verify import Verification, verify
 
@@ -40,6 +41,7 @@ class ExportJob:
     max_drop: float | None = 0.3
     report: bool = False
     seed: int = 0
+    subpixel: bool = True
 
 
 @dataclass
@@ -72,7 +74,7 @@ def run_export(job: ExportJob) -> int:
         started = time.perf_counter()
         try:
             if name == "int8":
-                calibrated = calibrated or convert.calibrate(model, calib.images)
+                calibrated = calibrated or convert.calibrate(model, calib.images, job.subpixel)
             flatbuffer, extra = build(name, model, calib.images, calibrated, job, reference)
             seconds = time.perf_counter() - started
             dest = out / f"petseg_{name}{VARIANTS[name].suffix}"
@@ -127,15 +129,21 @@ def build(name: str, model: keras.Model, calib: np.ndarray, calibrated: bytes | 
             from .sensitivity import write_report
 
             write_report(calibrated, calib, job.out / "int8_layer_report.csv")
-        return convert.quantize_int8(calibrated, job.io_type, keep), {"keep_float": keep}
+        return convert.quantize_int8(calibrated, job.io_type, keep), {"keep_float": keep,
+                                                                       "decoder": decoder(job, model)}
     if name == "int16x8":
-        return convert.convert_int16x8(model, calib), {}
+        # The 16x8 quantiser has no DEPTH_TO_SPACE; this variant is an accuracy reference anyway.
+        return convert.convert_int16x8(model, calib, subpixel=False), {"decoder": "transpose_conv"}
     if name.startswith("onnx"):
         from .onnx_export import export_onnx, quantize_onnx_int8
 
         fp32 = export_onnx(model)
         return (quantize_onnx_int8(fp32, calib) if name == "onnx-int8" else fp32), {}
-    return convert.convert_float(model, name), {}
+    return convert.convert_float(model, name, job.subpixel), {"decoder": decoder(job, model)}
+
+
+def decoder(job: ExportJob, model: keras.Model) -> str:
+    return "subpixel" if job.subpixel and has_petseg_decoder(model) else "transpose_conv"
 
 
 def publish(dest: Path, flatbuffer: bytes, reference: Reference) -> Verification | None:

@@ -54,12 +54,32 @@ def test_variants_are_smaller_than_fp32(exported):
     assert size["fp16"] < 0.6 * size["fp32"] and size["int8"] < 0.35 * size["fp32"]
 
 
-def test_fixed_batch_keeps_transposed_convs_static(exported):
-    model = TFLiteModel(exported / "petseg_fp32.tflite")
-    ops = {op["op_name"] for op in model.interpreter._get_ops_details()}
-    assert "TRANSPOSE_CONV" in ops
-    assert not ops & {"SHAPE", "STRIDED_SLICE", "PACK", "VAR_HANDLE", "READ_VARIABLE"}
-    assert model.outside_delegate() == {}
+def _ops(path) -> set[str]:
+    return {op["op_name"] for op in TFLiteModel(path).interpreter._get_ops_details()}
+
+
+def test_decoder_is_exported_as_subpixel_convs(exported):
+    ops = _ops(exported / "petseg_fp32.tflite")
+    assert "DEPTH_TO_SPACE" in ops and "TRANSPOSE_CONV" not in ops
+    assert not ops & {"SHAPE", "PACK", "VAR_HANDLE", "READ_VARIABLE"}
+    assert TFLiteModel(exported / "petseg_fp32.tflite").outside_delegate() == {}
+
+
+def test_no_subpixel_keeps_static_transposed_convs_and_the_same_answers(tiny_model, exported, tmp_path):
+    from petseg.dataset import load_dataset
+
+    assert main(["--model", str(tiny_model), "--quantize", "fp32", "--no-subpixel", "--out", str(tmp_path),
+                 "--verify-images", "2", "--max-drop", "off"]) == 0
+    ops = _ops(tmp_path / "petseg_fp32.tflite")
+    # A fixed batch of 1 leaves no runtime shape computation around TRANSPOSE_CONV.
+    assert "TRANSPOSE_CONV" in ops and not ops & {"SHAPE", "STRIDED_SLICE", "PACK", "VAR_HANDLE"}
+    images = load_dataset("synthetic:24", 64, splits=("test",))["test"].images
+    plain = TFLiteModel(tmp_path / "petseg_fp32.tflite")
+    fast = TFLiteModel(exported / "petseg_fp32.tflite")
+    for image in images[:3]:
+        plain.set_input(image), fast.set_input(image)
+        plain.invoke(), fast.invoke()
+        np.testing.assert_allclose(fast.logits(), plain.logits(), atol=1e-3)
 
 
 def test_same_model_seed_and_data_give_identical_bytes(tiny_model, exported, tmp_path):
@@ -111,12 +131,12 @@ def test_verification_catches_a_broken_conversion(tiny_model, tmp_path, monkeypa
 
     real = convert.convert_float
 
-    def scrambled(model, variant):
+    def scrambled(model, variant, subpixel=True):
         # A conversion that silently ruins the weights, as a bad converter version might.
         logits = model.get_layer("logits")
         rng = np.random.default_rng(0)
         logits.set_weights([rng.normal(0, 5, w.shape) for w in logits.get_weights()])
-        return real(model, variant)
+        return real(model, variant, subpixel)
 
     monkeypatch.setattr(convert, "convert_float", scrambled)
     model = tmp_path / "m" / "petseg.keras"
