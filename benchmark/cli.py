@@ -7,6 +7,7 @@ never TensorFlow.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,6 +46,9 @@ def parse_threads(text: str) -> list[int]:
         counts = []
     if not counts or min(counts) < 1:
         raise PetsegError(f"--threads {text!r} must be whole numbers >= 1, e.g. 1,2")
+    cores = os.cpu_count() or 1
+    if max(counts) > cores:
+        print(f"note: {max(counts)} threads on {cores} cores oversubscribes the CPU; expect slower rows")
     return counts
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from importlib import metadata
@@ -10,14 +11,20 @@ from . import __version__
 
 
 def cpu_model() -> str:
+    """CPU name, core count and widest SIMD: enough to tell two benchmark machines apart."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return platform.processor() or platform.machine()
+    flags = set(fields.get("flags", "").split())
+    simd = next((f for f in ("avx512_vnni", "avx512f", "avx2", "avx", "sse4_2") if f in flags), "")
+    family = f"family {fields['cpu family']} model {fields['model']}" if "cpu family" in fields else ""
+    parts = [fields.get("model name", platform.machine()), family, f"{os.cpu_count()} cores", simd]
+    return ", ".join(p for p in parts if p)
 
 
 def package_version(name: str) -> str | None:

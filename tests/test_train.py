@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -49,6 +51,9 @@ def test_training_writes_every_artifact(tiny_model):
     assert (out / "training_curves.png").stat().st_size > 1000
     assert not (out / ".checkpoints").exists()
     assert not list(out.glob(".*partial*"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((out / "petseg.keras").stat().st_mode) == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def test_resume_continues_after_the_last_complete_epoch(tmp_path):
