@@ -20,6 +20,7 @@ from petseg.modelfile import sidecar
 from petseg.models import describe_io
 from petseg.runtime import load_runtime
 from petseg.table import format_table
+from petseg.train.evaluate import predict_classes
 
 from . import convert
 from .source import file_sha256, load_keras_model, training_metadata
@@ -106,8 +107,7 @@ def pick(split: Split, count: int, seed: int) -> Split:
 
 
 def keras_reference(model: keras.Model, split: Split) -> Reference:
-    logits = model.predict(split.images.astype(np.float32), batch_size=16, verbose=0)
-    classes = np.argmax(logits, axis=-1).astype(np.uint8)
+    classes = predict_classes(model, split.images, batch_size=16)
     return Reference(split, classes, scores(confusion(split.masks, classes))["mean_iou"])
 
 
