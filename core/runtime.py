@@ -111,7 +111,6 @@ class TFLiteModel(Segmenter):
         return dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)[0]
 
 
-
 def check_image_io(input_shape, output_shape, path: Path) -> None:
     ins, outs = list(input_shape), list(output_shape)
     if len(ins) != 4 or ins[3] != 3 or ins[1] != ins[2]:
