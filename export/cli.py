@@ -10,6 +10,9 @@ from pathlib import Path
 
 from petseg.errors import PetsegError, run_cli
 
+# TensorFlow's C++ start-up chatter would bury the one line a user needs; set before TF loads.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 from .variants import DEFAULT_SET, VARIANTS
 
 
@@ -70,7 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     variants = parse_variants(args.quantize)
     _check(args)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from .source import check_model_file
+
+    check_model_file(args.model)
     from .pipeline import ExportJob, run_export
 
     job = ExportJob(model_path=args.model, variants=variants, out=args.out or args.model.parent,

@@ -5,16 +5,18 @@ from __future__ import annotations
 import hashlib
 import zipfile
 from pathlib import Path
-
-import keras
+from typing import TYPE_CHECKING
 
 from petseg.errors import PetsegError
 from petseg.labels import NUM_CLASSES
 from petseg.modelfile import read_sidecar
 
+if TYPE_CHECKING:
+    import keras
 
-def load_keras_model(path: Path) -> keras.Model:
-    """Load ``path`` with Keras ``safe_mode`` and check it is a petseg segmentation model."""
+
+def check_model_file(path: Path) -> Path:
+    """Refuse what cannot be a .keras model before TensorFlow is even imported."""
     path = Path(path)
     if path.is_dir():
         raise PetsegError(f"{path} is a directory; pass the trained model file (models/petseg.keras)")
@@ -24,6 +26,14 @@ def load_keras_model(path: Path) -> keras.Model:
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
         raise PetsegError(f"{path} is not a Keras 3 .keras model file; pass the petseg.keras "
                           "that petseg-train wrote")
+    return path
+
+
+def load_keras_model(path: Path) -> keras.Model:
+    """Load ``path`` with Keras ``safe_mode`` and check it is a petseg segmentation model."""
+    path = check_model_file(path)
+    import keras  # noqa: F811 - imported here so that path checks stay fast
+
     try:
         # safe_mode refuses Lambda layers and other deserialised code: a model file is data.
         model = keras.saving.load_model(path, compile=False, safe_mode=True)

@@ -11,12 +11,15 @@ from pathlib import Path
 from petseg.dataset import SOURCES_HELP
 from petseg.errors import PetsegError, run_cli
 
+# TensorFlow's C++ start-up chatter would bury the one line a user needs; set before TF loads.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 DEFAULTS_NOTE = ("The defaults are the measured recipe (see README): ImageNet encoder fine-tuned with "
                  "its batch norms frozen, flip/zoom/colour augmentation, Adam with cosine decay, batch 64.")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .trainer import Recipe
+    from .recipe import Recipe
 
     d = Recipe()
     p = argparse.ArgumentParser(prog="petseg-train", description=__doc__, epilog=DEFAULTS_NOTE,
@@ -63,13 +66,13 @@ def _check(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _check(args)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from petseg.dataset import load_dataset
 
     data = load_dataset(args.data, args.image_size, val_fraction=args.val_fraction, seed=args.seed)
     print(data.summary())
     from .distribute import make_strategy
-    from .trainer import METADATA_FILE, MODEL_FILE, Recipe, train
+    from .recipe import Recipe
+    from .trainer import METADATA_FILE, MODEL_FILE, train
 
     strategy, is_chief = make_strategy(args.distribute)
     if args.distribute != "none":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
@@ -20,25 +20,13 @@ from .checkpoint import EpochCheckpoint, load_state
 from .evaluate import evaluate
 from .model import build_unet
 from .pipeline import eval_dataset, training_dataset
+from .recipe import Recipe
 
 MODEL_FILE = "petseg.keras"
 METADATA_FILE = "petseg.json"
 HISTORY_FILE = "history.json"
 CURVES_FILE = "training_curves.png"
 CHECKPOINTS = ".checkpoints"
-
-
-@dataclass
-class Recipe:
-    """Everything that decides the trained weights besides the data."""
-
-    epochs: int = 17
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    fine_tune: bool = True
-    max_zoom: float = 1.25
-    seed: int = 0
-    encoder_weights: str = "imagenet"
 
 
 def train(data: Dataset, recipe: Recipe, out: Path, resume: bool = False,
