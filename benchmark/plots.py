@@ -8,7 +8,7 @@ import numpy as np
 
 from petseg import atomic
 from petseg.dataset import Split
-from petseg.overlay import blend, colour_mask, grid
+from petseg.overlay import blend, grid
 
 from .measure import Measurement
 
@@ -54,5 +54,3 @@ def overlays(results: list[Measurement], split: Split, dest: Path, samples: int 
     with atomic.atomic_path(dest, suffix=".png") as tmp:
         image.save(tmp)
 
-
-__all__ = ["latency_vs_miou", "overlays", "colour_mask"]

@@ -100,9 +100,7 @@ def run_export(job: ExportJob) -> int:
 
 
 def pick(split: Split, count: int, seed: int) -> Split:
-    """Up to ``count`` images of ``split``, the same ones for the same seed."""
-    if len(split) == 0:
-        raise PetsegError("no training images to calibrate with; pass --data with images")
+    """Up to ``count`` images of ``split`` (never empty: the reader refuses that), same seed, same ones."""
     return split.take(np.sort(np.random.default_rng(seed).permutation(len(split))[:count]))
 
 
