@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # make model DATA=... ENCODER_WEIGHTS=... EPOCHS=... overrides these.
 DATA ?= tfds
 ENCODER_WEIGHTS ?= imagenet
-EPOCHS ?= 17
+EPOCHS ?= 22
 IMAGE_SIZE ?= 128
 OUT ?= models
 REPORTS ?= reports

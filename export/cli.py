@@ -38,7 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="int8: keep the layers whose tensor names contain NAME in float (see --report)")
     p.add_argument("--max-drop", type=_max_drop, default=0.3, metavar="P",
                    help="int8: keep the fewest most-sensitive layers in float until the mIoU loss on "
-                        "validation images is within P points; 'off' quantises every layer")
+                        "validation images is within P points (and --min-agreement holds); 'off' "
+                        "quantises every layer")
+    p.add_argument("--min-agreement", type=float, default=98.5, metavar="PCT",
+                   help="int8 with --max-drop: also keep layers in float until at least PCT %% of "
+                        "validation pixels get the Keras model's class")
     p.add_argument("--report", action="store_true",
                    help="int8: write a per-layer quantisation error table and name the worst layers")
     p.add_argument("--seed", type=int, default=0, help="seed for choosing calibration images")
@@ -65,6 +69,8 @@ def _check(args: argparse.Namespace) -> None:
         raise PetsegError(f"--verify-images {args.verify_images} must be at least 1")
     if args.max_drop is not None and args.max_drop < 0:
         raise PetsegError(f"--max-drop {args.max_drop} must be zero or more mIoU points")
+    if not 0 <= args.min_agreement <= 100:
+        raise PetsegError(f"--min-agreement {args.min_agreement} must be a percentage, 0 to 100")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     job = ExportJob(model_path=args.model, variants=variants, out=args.out or args.model.parent,
                     data=args.data, calibration_samples=args.calibration_samples, io_type=args.io_type,
                     verify_images=args.verify_images, keep_float=args.keep_float,
-                    max_drop=args.max_drop, report=args.report, seed=args.seed, subpixel=args.subpixel)
+                    max_drop=args.max_drop, min_agreement=args.min_agreement,
+                    report=args.report, seed=args.seed, subpixel=args.subpixel)
     return run_export(job)
 
 

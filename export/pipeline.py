@@ -40,6 +40,7 @@ class ExportJob:
     verify_images: int = 64
     keep_float: list[str] = field(default_factory=list)
     max_drop: float | None = 0.3
+    min_agreement: float = 98.5
     report: bool = False
     seed: int = 0
     subpixel: bool = True

@@ -131,6 +131,11 @@ def test_export_photo_renamed_keras(capsys, tmp_path, jpeg):
     refused(capsys, "export", ["--model", tmp_path / "petseg.keras"], "not a Keras 3 .keras model", tmp_path)
 
 
+def test_export_agreement_floor_out_of_range(capsys, tmp_path):
+    refused(capsys, "export", ["--model", tmp_path / "petseg.keras", "--min-agreement", "120"],
+            "must be a percentage", tmp_path)
+
+
 def _save(model, path: Path) -> Path:
     model.save(path)
     return path

@@ -160,6 +160,9 @@ def test_variant_names_are_checked():
 
 def test_max_drop_searches_and_records_the_float_layers(tiny_model, tmp_path, capsys):
     assert main(["--model", str(tiny_model), "--quantize", "int8", "--out", str(tmp_path),
-                 "--calibration-samples", "4", "--verify-images", "2", "--max-drop", "100"]) == 0
-    assert "--max-drop 100.0: kept 0 layer(s) in float" in capsys.readouterr().out
+                 "--calibration-samples", "4", "--verify-images", "2", "--max-drop", "100",
+                 "--min-agreement", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "keep-float  0 layers: mIoU change" in out and "agreement" in out
+    assert "--max-drop 100.0 --min-agreement 0.0: kept 0 layer(s) in float" in out
     assert json.loads((tmp_path / "petseg_int8.json").read_text())["keep_float"] == []

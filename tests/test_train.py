@@ -99,3 +99,41 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "MirroredStrategy over 2 replicas" in proc.stdout
     assert (tmp_path / "petseg.keras").is_file()
+
+
+def _tiny_keras_model():
+    import keras
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def test_checkpoint_names_the_best_epoch_without_saving_twice(tmp_path):
+    from petseg.train.checkpoint import EpochCheckpoint, load_state
+
+    ckpt = EpochCheckpoint(tmp_path)
+    ckpt.set_model(_tiny_keras_model())
+    (tmp_path / "best_2.keras").write_text("left by a run killed before state.json")
+    for epoch, val_loss in enumerate([1.0, 0.5, 0.7]):
+        ckpt.on_epoch_end(epoch, {"loss": 1.0, "val_loss": val_loss})
+        state = load_state(tmp_path)
+        last, best = tmp_path / state["last"], tmp_path / state["best"]
+        if epoch < 2:  # an improving epoch: best is the epoch's own checkpoint under a second name
+            assert best.name == f"best_{epoch + 1}.keras" and os.path.samefile(best, last)
+    assert state["best"] == "best_2.keras" and state["last"] == "epoch_3.keras"
+    assert not os.path.samefile(best, last)
+    assert sorted(p.name for p in tmp_path.glob("*.keras")) == ["best_2.keras", "epoch_3.keras"]
+
+
+def test_input_pipelines_run_without_the_autotuner():
+    # tf.data's autotuner made Keras wait up to 15 s at every epoch's end (see pipeline.py).
+    from petseg.dataset import load_dataset
+    from petseg.train.pipeline import eval_dataset, training_dataset
+
+    data = load_dataset("synthetic:16", 32, val_fraction=0.25, seed=0)
+    for ds in (training_dataset(data["train"], 4, seed=0), eval_dataset(data["val"], 4)):
+        assert ds.options().autotune.enabled is False
+        images, masks = next(iter(ds))
+        assert images.shape[1:] == (32, 32, 3) and masks.shape[1:] == (32, 32)

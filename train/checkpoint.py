@@ -9,6 +9,8 @@ files, so a resume loses at most the epoch in progress.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -36,10 +38,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
         row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         state = dict(self.state, epoch=epoch + 1, history=[*self.state["history"], row])
         val_loss = row.get("val_loss", row.get("loss"))
-        if state["best_val_loss"] is None or val_loss < state["best_val_loss"]:
-            state["best"] = self._save(f"best_{epoch + 1}.keras")
-            state["best_val_loss"] = val_loss
         state["last"] = self._save(f"epoch_{epoch + 1}.keras")
+        if state["best_val_loss"] is None or val_loss < state["best_val_loss"]:
+            state["best"] = self._same_as(state["last"], f"best_{epoch + 1}.keras")
+            state["best_val_loss"] = val_loss
         atomic.write_json(self.directory / STATE, state)
         self._prune(keep={state["best"], state["last"]})
         self.state = state
@@ -47,6 +49,19 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def _save(self, name: str) -> str:
         with atomic.atomic_path(self.directory / name, suffix=".keras") as tmp:
             self.model.save(tmp)
+        return name
+
+    def _same_as(self, saved: str, name: str) -> str:
+        # A second name for the checkpoint just written: a save costs about a second of the
+        # training budget, a hard link nothing. A link appears whole, so no temporary is needed;
+        # filesystems without links get an atomic copy.
+        source, target = self.directory / saved, self.directory / name
+        target.unlink(missing_ok=True)  # left by a run killed before it wrote state.json
+        try:
+            os.link(source, target)
+        except OSError:
+            with atomic.atomic_path(target, suffix=".keras") as tmp:
+                shutil.copyfile(source, tmp)
         return name
 
     def _prune(self, keep: set[str]) -> None:

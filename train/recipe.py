@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class Recipe:
     """Everything that decides the trained weights besides the data."""
 
-    epochs: int = 17
+    epochs: int = 22
     batch_size: int = 64
     learning_rate: float = 1e-3
     fine_tune: bool = True
