@@ -60,7 +60,7 @@ def _ops(path) -> set[str]:
 
 def test_decoder_is_exported_as_subpixel_convs(exported):
     ops = _ops(exported / "petseg_fp32.tflite")
-    assert "DEPTH_TO_SPACE" in ops and "TRANSPOSE_CONV" not in ops
+    assert "DEPTH_TO_SPACE" in ops and "TRANSPOSE_CONV" not in ops and "ADD_N" not in ops
     assert not ops & {"SHAPE", "PACK", "VAR_HANDLE", "READ_VARIABLE"}
     assert TFLiteModel(exported / "petseg_fp32.tflite").outside_delegate() == {}
 
@@ -166,3 +166,19 @@ def test_max_drop_searches_and_records_the_float_layers(tiny_model, tmp_path, ca
     assert "keep-float  0 layers: mIoU change" in out and "agreement" in out
     assert "--max-drop 100.0 --min-agreement 0.0: kept 0 layer(s) in float" in out
     assert json.loads((tmp_path / "petseg_int8.json").read_text())["keep_float"] == []
+
+
+def test_rewritten_transposed_convs_compute_what_keras_does():
+    import keras
+
+    from petseg.export import subpixel
+
+    layer = keras.layers.Conv2DTranspose(5, 3, strides=2, padding="same")
+    x = np.random.default_rng(0).normal(size=(1, 6, 7, 4)).astype(np.float32)
+    layer.build(x.shape)
+    layer.bias.assign(np.linspace(-1, 1, 5))
+    expected = np.asarray(layer(x))
+    kernel, bias = subpixel._weights(layer, None)
+    np.testing.assert_allclose(subpixel.subpixel_transpose_conv(x, kernel, bias, relu=False), expected,
+                               atol=1e-5)
+    np.testing.assert_allclose(subpixel.col2im_transpose_conv(x, kernel, bias), expected, atol=1e-5)
