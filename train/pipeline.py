@@ -29,6 +29,9 @@ def augment(image: tf.Tensor, mask: tf.Tensor, size: int, max_zoom: float) -> tu
     return tf.clip_by_value(image, 0.0, 255.0), tf.cast(mask[..., 0], tf.uint8)
 
 
+PARALLEL_CALLS = min(4, os.cpu_count() or 1)  # augmentation threads; the autotuner is off (below)
+
+
 def _fixed_threads(ds: tf.data.Dataset) -> tf.data.Dataset:
     # Keras makes a new iterator every epoch, and destroying one joins tf.data's autotuning thread,
     # which may be mid-sleep: measured here, that left both cores idle for up to 15 s in about half
@@ -36,9 +39,6 @@ def _fixed_threads(ds: tf.data.Dataset) -> tf.data.Dataset:
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.with_options(options)
-
-
-PARALLEL_CALLS = min(4, os.cpu_count() or 1)
 
 
 def training_dataset(split: Split, batch_size: int, seed: int, max_zoom: float = 1.25) -> tf.data.Dataset:
