@@ -104,4 +104,6 @@ def search_keep_float(calibrated: bytes, calib: np.ndarray, job, reference) -> l
             print(f"--max-drop {job.max_drop} --min-agreement {job.min_agreement}: kept "
                   f"{len(candidate)} layer(s) in float: {', '.join(candidate) or 'none'}")
             return candidate
+    print(f"--max-drop {job.max_drop} --min-agreement {job.min_agreement}: not met even with every "
+          f"layer in float; kept all {len(candidate)} (the verification figures show the result)")
     return candidate
