@@ -13,7 +13,7 @@ from petseg.errors import PetsegError, run_cli
 # TensorFlow's C++ start-up chatter would bury the one line a user needs; set before TF loads.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from .variants import DEFAULT_SET, VARIANTS
+from .variants import DECODERS, DEFAULT_SET, VARIANTS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,9 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", action="store_true",
                    help="int8: write a per-layer quantisation error table and name the worst layers")
     p.add_argument("--seed", type=int, default=0, help="seed for choosing calibration images")
-    p.add_argument("--subpixel", action=argparse.BooleanOptionalAction, default=True,
-                   help="export each 3x3 stride-2 transposed conv as four convs + depth-to-space (the same "
-                        "numbers, about twice as fast in XNNPACK); --no-subpixel keeps TRANSPOSE_CONV")
+    p.add_argument("--decoder", choices=DECODERS, default="winograd",
+                   help="form of the decoder's transposed convs, all computing the same numbers: "
+                        "winograd (25 products where the others need 36, fastest), subpixel (four "
+                        "convs + depth-to-space), transpose-conv (TRANSPOSE_CONV ops, slowest)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -88,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     data=args.data, calibration_samples=args.calibration_samples, io_type=args.io_type,
                     verify_images=args.verify_images, keep_float=args.keep_float,
                     max_drop=args.max_drop, min_agreement=args.min_agreement,
-                    report=args.report, seed=args.seed, subpixel=args.subpixel)
+                    report=args.report, seed=args.seed, decoder=args.decoder)
     return run_export(job)
 
 

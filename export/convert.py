@@ -9,16 +9,17 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.lite.python import convert as _convert
 
-from .subpixel import fast_forward, has_petseg_decoder
+from .decoder import fast_forward, has_petseg_decoder
 
 IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
 
 
-def _converter(model: keras.Model, subpixel: bool = True) -> tf.lite.TFLiteConverter:
+def _converter(model: keras.Model, decoder: str = "winograd") -> tf.lite.TFLiteConverter:
     # A fixed batch of 1 gives every transposed conv a static output shape; with a free batch
     # Keras 3 emits SHAPE/STRIDED_SLICE/PACK ops that keep the model off XNNPACK.
     shape = [1, *model.input_shape[1:]]
-    fast = fast_forward(model) if subpixel and has_petseg_decoder(model) else None
+    fast = (fast_forward(model, decoder) if decoder != "transpose-conv" and has_petseg_decoder(model)
+            else None)
 
     @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32, name="image")])
     def serve(image: tf.Tensor) -> tf.Tensor:
@@ -36,9 +37,9 @@ def _representative(images: np.ndarray) -> callable:
     return gen
 
 
-def convert_float(model: keras.Model, variant: str, subpixel: bool = True) -> bytes:
+def convert_float(model: keras.Model, variant: str, decoder: str = "winograd") -> bytes:
     """fp32, fp16 (float16 weights) or dynamic (int8 weights, float activations)."""
-    converter = _converter(model, subpixel)
+    converter = _converter(model, decoder)
     if variant == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -47,13 +48,13 @@ def convert_float(model: keras.Model, variant: str, subpixel: bool = True) -> by
     return converter.convert()
 
 
-def calibrate(model: keras.Model, images: np.ndarray, subpixel: bool = True) -> bytes:
+def calibrate(model: keras.Model, images: np.ndarray, decoder: str = "winograd") -> bytes:
     """A float model carrying activation ranges measured on ``images``.
 
     Calibrating once lets several quantisations (different layers kept in float)
     be derived without running the calibration set again.
     """
-    converter = _converter(model, subpixel)
+    converter = _converter(model, decoder)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = _representative(images)
     converter._experimental_calibrate_only = True  # noqa: SLF001 - what QuantizationDebugger does
@@ -71,8 +72,8 @@ def quantize_int8(calibrated: bytes, io_type: str = "uint8", keep_float: Sequenc
     )
 
 
-def convert_int16x8(model: keras.Model, images: np.ndarray, subpixel: bool = True) -> bytes:
-    converter = _converter(model, subpixel)
+def convert_int16x8(model: keras.Model, images: np.ndarray, decoder: str = "winograd") -> bytes:
+    converter = _converter(model, decoder)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = _representative(images)
     converter.target_spec.supported_ops = [
@@ -81,9 +82,9 @@ def convert_int16x8(model: keras.Model, images: np.ndarray, subpixel: bool = Tru
 
 
 def convert_int8_plain(model: keras.Model, images: np.ndarray, io_type: str = "uint8",
-                       subpixel: bool = True) -> bytes:
+                       decoder: str = "winograd") -> bytes:
     """The documented converter call for full-integer int8 (the baseline petseg compares with)."""
-    converter = _converter(model, subpixel)
+    converter = _converter(model, decoder)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = _representative(images)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

@@ -23,8 +23,8 @@ from petseg.table import format_table
 from petseg.train.evaluate import predict_classes
 
 from . import convert
+from .decoder import has_petseg_decoder
 from .source import file_sha256, load_keras_model, training_metadata
-from .subpixel import has_petseg_decoder
 from .variants import VARIANTS
 from .verify import Verification, verify
 
@@ -43,7 +43,7 @@ class ExportJob:
     min_agreement: float = 98.5
     report: bool = False
     seed: int = 0
-    subpixel: bool = True
+    decoder: str = "winograd"
 
 
 @dataclass
@@ -76,7 +76,7 @@ def run_export(job: ExportJob) -> int:
         started = time.perf_counter()
         try:
             if name == "int8":
-                calibrated = calibrated or convert.calibrate(model, calib.images, job.subpixel)
+                calibrated = calibrated or convert.calibrate(model, calib.images, decoder(job, model))
             flatbuffer, extra = build(name, model, calib.images, calibrated, job, reference)
             seconds = time.perf_counter() - started
             dest = out / f"petseg_{name}{VARIANTS[name].suffix}"
@@ -132,17 +132,18 @@ def build(name: str, model: keras.Model, calib: np.ndarray, calibrated: bytes | 
                                                                        "decoder": decoder(job, model)}
     if name == "int16x8":
         # The 16x8 quantiser has no DEPTH_TO_SPACE; this variant is an accuracy reference anyway.
-        return convert.convert_int16x8(model, calib, subpixel=False), {"decoder": "transpose_conv"}
+        return convert.convert_int16x8(model, calib, "transpose-conv"), {"decoder": "transpose-conv"}
     if name.startswith("onnx"):
         from .onnx_export import export_onnx, quantize_onnx_int8
 
         fp32 = export_onnx(model)
         return (quantize_onnx_int8(fp32, calib) if name == "onnx-int8" else fp32), {}
-    return convert.convert_float(model, name, job.subpixel), {"decoder": decoder(job, model)}
+    return convert.convert_float(model, name, decoder(job, model)), {"decoder": decoder(job, model)}
 
 
 def decoder(job: ExportJob, model: keras.Model) -> str:
-    return "subpixel" if job.subpixel and has_petseg_decoder(model) else "transpose_conv"
+    """The decoder form exported: the job's, unless the model is not a petseg U-Net."""
+    return job.decoder if has_petseg_decoder(model) else "transpose-conv"
 
 
 def publish(dest: Path, flatbuffer: bytes, reference: Reference) -> Verification | None:

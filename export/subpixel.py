@@ -1,4 +1,4 @@
-"""The U-Net's forward pass with every transposed conv rewritten as four small convs + depth-to-space.
+"""A 3x3 stride-2 transposed conv rewritten as four small convs + depth-to-space, or as col2im.
 
 A 3x3, stride-2, 'same' transposed conv produces each output pixel from at
 most 2x2 input pixels, and which taps apply depends only on the pixel's row and
@@ -6,7 +6,7 @@ column parity. Splitting it into the four parity convolutions (2x2, 2x1, 1x2,
 1x1 kernels) and interleaving them with DEPTH_TO_SPACE computes the same numbers
 with the same MACs, but as plain convolutions, which XNNPACK runs about twice
 as fast as TRANSPOSE_CONV on x86 (see README). Batch norm is folded into the
-kernels and ReLU into each conv, so the converter has nothing left to fuse.
+kernels (see decoder.py) and ReLU into each conv, so the converter has nothing left to fuse.
 
 The 3-channel logits head is the exception: four convs with 3 outputs each
 leave XNNPACK's GEMM tiles mostly empty (4.7 ms for 18 M MACs). There one 1x1
@@ -18,31 +18,9 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable
 
-import keras
 import numpy as np
 import tensorflow as tf
-
-from petseg.train.model import DECODER_FILTERS
-
-
-def _foldable(layer: keras.layers.Layer) -> bool:
-    return (isinstance(layer, keras.layers.Conv2DTranspose) and tuple(layer.kernel_size) == (3, 3)
-            and tuple(layer.strides) == (2, 2) and layer.padding == "same")
-
-
-def _weights(conv: keras.layers.Conv2DTranspose, bn: keras.layers.BatchNormalization | None
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """Conv2D-layout kernel (kh, kw, in, out) and bias, batch norm folded in."""
-    kernel = np.transpose(keras.ops.convert_to_numpy(conv.kernel), (0, 1, 3, 2))
-    bias = keras.ops.convert_to_numpy(conv.bias) if conv.use_bias else np.zeros(kernel.shape[-1], np.float32)
-    if bn is not None:
-        gamma, beta, mean, var = (keras.ops.convert_to_numpy(v) for v in
-                                  (bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance))
-        scale = gamma / np.sqrt(var + bn.epsilon)
-        kernel, bias = kernel * scale, (bias - mean) * scale + beta
-    return kernel.astype(np.float32), bias.astype(np.float32)
 
 
 def subpixel_transpose_conv(x: tf.Tensor, kernel: np.ndarray, bias: np.ndarray, relu: bool) -> tf.Tensor:
@@ -81,31 +59,3 @@ def col2im_transpose_conv(x: tf.Tensor, kernel: np.ndarray, bias: np.ndarray) ->
                      for tr, dr in _TAPS[row] for tc, dc in _TAPS[col]]
             parities.append(functools.reduce(operator.add, terms))  # ADD: XNNPACK has no ADD_N
     return tf.nn.depth_to_space(tf.nn.bias_add(tf.concat(parities, axis=-1), np.tile(bias, 4)), 2)
-
-
-def has_petseg_decoder(model: keras.Model) -> bool:
-    names = {layer.name for layer in model.layers}
-    if not {"to_minus1_1", "encoder", "logits", *(f"up_{f}" for f in DECODER_FILTERS)} <= names:
-        return False
-    blocks = [model.get_layer(f"up_{f}").layers for f in DECODER_FILTERS]
-    return _foldable(model.get_layer("logits")) and all(
-        len(b) == 3 and _foldable(b[0]) and isinstance(b[1], keras.layers.BatchNormalization)
-        for b in blocks)
-
-
-def fast_forward(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
-    """The petseg U-Net's logits, computed with sub-pixel convolutions in the decoder.
-
-    The folded weights are read here, eagerly, and enter the graph as constants.
-    """
-    blocks = [_weights(*model.get_layer(f"up_{f}").layers[:2]) for f in DECODER_FILTERS]
-    head = _weights(model.get_layer("logits"), None)
-    rescale, encoder = model.get_layer("to_minus1_1"), model.get_layer("encoder")
-
-    def forward(image: tf.Tensor) -> tf.Tensor:
-        *skips, x = encoder(rescale(image), training=False)
-        for (kernel, bias), skip in zip(blocks, reversed(skips)):
-            x = tf.concat([subpixel_transpose_conv(x, kernel, bias, relu=True), skip], axis=-1)
-        return col2im_transpose_conv(x, *head)
-
-    return forward

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from petseg.errors import PetsegError
 
+# Forms of the decoder's transposed convs (decoder.py), fastest first; all compute the same numbers.
+DECODERS = ("winograd", "subpixel", "transpose-conv")
+
 
 @dataclass(frozen=True)
 class Variant:

@@ -58,28 +58,32 @@ def _ops(path) -> set[str]:
     return {op["op_name"] for op in TFLiteModel(path).interpreter._get_ops_details()}
 
 
-def test_decoder_is_exported_as_subpixel_convs(exported):
+def test_decoder_is_exported_as_plain_convs(exported):
     ops = _ops(exported / "petseg_fp32.tflite")
     assert "DEPTH_TO_SPACE" in ops and "TRANSPOSE_CONV" not in ops and "ADD_N" not in ops
     assert not ops & {"SHAPE", "PACK", "VAR_HANDLE", "READ_VARIABLE"}
     assert TFLiteModel(exported / "petseg_fp32.tflite").outside_delegate() == {}
 
 
-def test_no_subpixel_keeps_static_transposed_convs_and_the_same_answers(tiny_model, exported, tmp_path):
+@pytest.mark.parametrize("decoder", ["transpose-conv", "subpixel"])
+def test_every_decoder_form_gives_the_same_answers(tiny_model, exported, tmp_path, decoder):
     from petseg.dataset import load_dataset
 
-    assert main(["--model", str(tiny_model), "--quantize", "fp32", "--no-subpixel", "--out", str(tmp_path),
-                 "--verify-images", "2", "--max-drop", "off"]) == 0
+    assert main(["--model", str(tiny_model), "--quantize", "fp32", "--decoder", decoder, "--out",
+                 str(tmp_path), "--verify-images", "2", "--max-drop", "off"]) == 0
     ops = _ops(tmp_path / "petseg_fp32.tflite")
-    # A fixed batch of 1 leaves no runtime shape computation around TRANSPOSE_CONV.
-    assert "TRANSPOSE_CONV" in ops and not ops & {"SHAPE", "STRIDED_SLICE", "PACK", "VAR_HANDLE"}
+    assert json.loads((tmp_path / "petseg_fp32.json").read_text())["decoder"] == decoder
+    assert json.loads((exported / "petseg_fp32.json").read_text())["decoder"] == "winograd"
+    if decoder == "transpose-conv":
+        # A fixed batch of 1 leaves no runtime shape computation around TRANSPOSE_CONV.
+        assert "TRANSPOSE_CONV" in ops and not ops & {"SHAPE", "STRIDED_SLICE", "PACK", "VAR_HANDLE"}
     images = load_dataset("synthetic:24", 64, splits=("test",))["test"].images
-    plain = TFLiteModel(tmp_path / "petseg_fp32.tflite")
+    other = TFLiteModel(tmp_path / "petseg_fp32.tflite")
     fast = TFLiteModel(exported / "petseg_fp32.tflite")
     for image in images[:3]:
-        plain.set_input(image), fast.set_input(image)
-        plain.invoke(), fast.invoke()
-        np.testing.assert_allclose(fast.logits(), plain.logits(), atol=1e-3)
+        other.set_input(image), fast.set_input(image)
+        other.invoke(), fast.invoke()
+        np.testing.assert_allclose(fast.logits(), other.logits(), atol=1e-3)
 
 
 def test_same_model_seed_and_data_give_identical_bytes(tiny_model, exported, tmp_path):
@@ -131,12 +135,12 @@ def test_verification_catches_a_broken_conversion(tiny_model, tmp_path, monkeypa
 
     real = convert.convert_float
 
-    def scrambled(model, variant, subpixel=True):
+    def scrambled(model, variant, decoder="winograd"):
         # A conversion that silently ruins the weights, as a bad converter version might.
         logits = model.get_layer("logits")
         rng = np.random.default_rng(0)
         logits.set_weights([rng.normal(0, 5, w.shape) for w in logits.get_weights()])
-        return real(model, variant, subpixel)
+        return real(model, variant, decoder)
 
     monkeypatch.setattr(convert, "convert_float", scrambled)
     model = tmp_path / "m" / "petseg.keras"
@@ -171,14 +175,21 @@ def test_max_drop_searches_and_records_the_float_layers(tiny_model, tmp_path, ca
 def test_rewritten_transposed_convs_compute_what_keras_does():
     import keras
 
-    from petseg.export import subpixel
+    from petseg.export import subpixel, winograd
+    from petseg.export.decoder import folded_weights, upsample
 
     layer = keras.layers.Conv2DTranspose(5, 3, strides=2, padding="same")
-    x = np.random.default_rng(0).normal(size=(1, 6, 7, 4)).astype(np.float32)
+    x = np.random.default_rng(0).normal(size=(1, 6, 8, 4)).astype(np.float32)
     layer.build(x.shape)
     layer.bias.assign(np.linspace(-1, 1, 5))
     expected = np.asarray(layer(x))
-    kernel, bias = subpixel._weights(layer, None)
+    kernel, bias = folded_weights(layer, None)
     np.testing.assert_allclose(subpixel.subpixel_transpose_conv(x, kernel, bias, relu=False), expected,
                                atol=1e-5)
     np.testing.assert_allclose(subpixel.col2im_transpose_conv(x, kernel, bias), expected, atol=1e-5)
+    np.testing.assert_allclose(winograd.winograd_transpose_conv(x, kernel, bias, relu=False), expected,
+                               atol=1e-5)
+    np.testing.assert_allclose(winograd.winograd_transpose_conv(x, kernel, bias, relu=True),
+                               np.maximum(expected, 0), atol=1e-5)
+    odd = x[:, :5, :7]  # Winograd takes rows in pairs: odd sizes fall back to sub-pixel
+    np.testing.assert_allclose(upsample(odd, kernel, bias, "winograd"), np.maximum(layer(odd), 0), atol=1e-5)
