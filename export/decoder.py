@@ -55,8 +55,9 @@ def has_petseg_decoder(model: keras.Model) -> bool:
 
 def upsample(x: tf.Tensor, kernel: np.ndarray, bias: np.ndarray, form: str) -> tf.Tensor:
     """One decoder block: transposed conv + folded batch norm + ReLU, in ``form``."""
-    even = x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0
-    if form == "winograd" and even:
+    # Winograd takes rows and columns in pairs, one image at a time (export fixes batch 1).
+    pairs = x.shape[0] == 1 and x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0
+    if form == "winograd" and pairs:
         return winograd_transpose_conv(x, kernel, bias, relu=True)
     return subpixel_transpose_conv(x, kernel, bias, relu=True)
 
