@@ -46,10 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", action="store_true",
                    help="int8: write a per-layer quantisation error table and name the worst layers")
     p.add_argument("--seed", type=int, default=0, help="seed for choosing calibration images")
-    p.add_argument("--decoder", choices=DECODERS, default="winograd",
+    p.add_argument("--decoder", choices=("auto", *DECODERS), default="auto",
                    help="form of the decoder's transposed convs, all computing the same numbers: "
                         "winograd (25 products where the others need 36, fastest), subpixel (four "
-                        "convs + depth-to-space), transpose-conv (TRANSPOSE_CONV ops, slowest)")
+                        "convs + depth-to-space), transpose-conv (TRANSPOSE_CONV ops, slowest); "
+                        "auto: winograd for float variants, subpixel for int8")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 

@@ -3,9 +3,10 @@
 Every form computes the same function as the Keras model (up to float rounding): batch norm
 is folded into the kernels, and each 3x3 stride-2 transposed conv becomes plain convolutions.
 
-- ``winograd`` (default): Winograd F(2,2) per axis, 25 products per input pixel instead of 36
-  (winograd.py); blocks with an odd height or width fall back to sub-pixel.
-- ``subpixel``: four parity convs + depth-to-space, the same MACs as the transposed conv.
+- ``winograd`` (the float variants' default): Winograd F(2,2) per axis, 25 products per input
+  pixel instead of 36 (winograd.py); blocks with an odd height or width fall back to sub-pixel.
+- ``subpixel`` (int8's default, see pipeline.decoder): four parity convs + depth-to-space,
+  the same MACs as the transposed conv.
 - ``transpose-conv``: the Keras graph as is (TRANSPOSE_CONV ops).
 
 The 3-channel logits head is always col2im (subpixel.py): too few outputs for either form.

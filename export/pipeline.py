@@ -43,7 +43,7 @@ class ExportJob:
     min_agreement: float = 98.5
     report: bool = False
     seed: int = 0
-    decoder: str = "winograd"
+    decoder: str = "auto"
 
 
 @dataclass
@@ -76,7 +76,7 @@ def run_export(job: ExportJob) -> int:
         started = time.perf_counter()
         try:
             if name == "int8":
-                calibrated = calibrated or convert.calibrate(model, calib.images, decoder(job, model))
+                calibrated = calibrated or convert.calibrate(model, calib.images, decoder(job, model, "int8"))
             flatbuffer, extra = build(name, model, calib.images, calibrated, job, reference)
             seconds = time.perf_counter() - started
             dest = out / f"petseg_{name}{VARIANTS[name].suffix}"
@@ -129,7 +129,7 @@ def build(name: str, model: keras.Model, calib: np.ndarray, calibrated: bytes | 
 
             write_report(calibrated, calib, job.out / "int8_layer_report.csv")
         return convert.quantize_int8(calibrated, job.io_type, keep), {"keep_float": keep,
-                                                                       "decoder": decoder(job, model)}
+                                                                       "decoder": decoder(job, model, name)}
     if name == "int16x8":
         # The 16x8 quantiser has no DEPTH_TO_SPACE; this variant is an accuracy reference anyway.
         return convert.convert_int16x8(model, calib, "transpose-conv"), {"decoder": "transpose-conv"}
@@ -138,12 +138,21 @@ def build(name: str, model: keras.Model, calib: np.ndarray, calibrated: bytes | 
 
         fp32 = export_onnx(model)
         return (quantize_onnx_int8(fp32, calib) if name == "onnx-int8" else fp32), {}
-    return convert.convert_float(model, name, decoder(job, model)), {"decoder": decoder(job, model)}
+    form = decoder(job, model, name)
+    return convert.convert_float(model, name, form), {"decoder": form}
 
 
-def decoder(job: ExportJob, model: keras.Model) -> str:
-    """The decoder form exported: the job's, unless the model is not a petseg U-Net."""
-    return job.decoder if has_petseg_decoder(model) else "transpose-conv"
+def decoder(job: ExportJob, model: keras.Model, variant: str) -> str:
+    """The decoder form exported for ``variant``: 'auto' is Winograd for float, sub-pixel for int8.
+
+    int8 stays sub-pixel because XNNPACK declines int8 ADD/SUB whose input and output scales
+    differ too much: on a briefly trained model 25 of Winograd's sums left the delegate.
+    """
+    if not has_petseg_decoder(model):
+        return "transpose-conv"
+    if job.decoder == "auto":
+        return "subpixel" if variant == "int8" else "winograd"
+    return job.decoder
 
 
 def publish(dest: Path, flatbuffer: bytes, reference: Reference) -> Verification | None:

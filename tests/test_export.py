@@ -74,6 +74,7 @@ def test_every_decoder_form_gives_the_same_answers(tiny_model, exported, tmp_pat
     ops = _ops(tmp_path / "petseg_fp32.tflite")
     assert json.loads((tmp_path / "petseg_fp32.json").read_text())["decoder"] == decoder
     assert json.loads((exported / "petseg_fp32.json").read_text())["decoder"] == "winograd"
+    assert json.loads((exported / "petseg_int8.json").read_text())["decoder"] == "subpixel"
     if decoder == "transpose-conv":
         # A fixed batch of 1 leaves no runtime shape computation around TRANSPOSE_CONV.
         assert "TRANSPOSE_CONV" in ops and not ops & {"SHAPE", "STRIDED_SLICE", "PACK", "VAR_HANDLE"}
