@@ -48,7 +48,7 @@ def convert_float(model: keras.Model, variant: str, decoder: str = "winograd") -
     return converter.convert()
 
 
-def calibrate(model: keras.Model, images: np.ndarray, decoder: str = "winograd") -> bytes:
+def calibrate(model: keras.Model, images: np.ndarray, decoder: str = "subpixel") -> bytes:
     """A float model carrying activation ranges measured on ``images``.
 
     Calibrating once lets several quantisations (different layers kept in float)
@@ -82,7 +82,7 @@ def convert_int16x8(model: keras.Model, images: np.ndarray, decoder: str = "wino
 
 
 def convert_int8_plain(model: keras.Model, images: np.ndarray, io_type: str = "uint8",
-                       decoder: str = "winograd") -> bytes:
+                       decoder: str = "subpixel") -> bytes:
     """The documented converter call for full-integer int8 (the baseline petseg compares with)."""
     converter = _converter(model, decoder)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
