@@ -11,7 +11,7 @@ import numpy as np
 
 from petseg.child import run_module
 from petseg.errors import PetsegError
-from petseg.modelfile import read_sidecar
+from petseg.modelfile import read_metadata
 from petseg.runtime import check_tflite_file
 
 
@@ -55,4 +55,4 @@ def run_worker(path: Path, threads: int, warmup: int, runs: int, min_seconds: fl
         answer = run_module("petseg.benchmark.worker", args, f"{path} cannot be benchmarked",
                             "check that it is an exported segmentation model, or pass --limit", timeout)
         predictions = np.load(Path(tmp) / "pred.npy") if images is not None else None
-    return Measurement(path, threads, json.loads(answer), predictions, read_sidecar(path))
+    return Measurement(path, threads, json.loads(answer), predictions, read_metadata(path))

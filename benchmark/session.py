@@ -9,13 +9,14 @@ from tqdm import tqdm
 
 from petseg.dataset import Split, load_dataset
 from petseg.metrics import agreement, confusion, scores
-from petseg.modelfile import read_sidecar
+from petseg.modelfile import classes_of, read_metadata, read_sidecar
 from petseg.runtime import probe
 
 from . import plots, report
 from .measure import Measurement, check_model_path, run_worker
 
-ASSUMPTIONS = ("no metadata JSON beside it: assuming raw RGB 0..255 input (scaled inside the model), "
+ASSUMPTIONS = ("no petseg metadata (no JSON beside it, none inside it): assuming raw RGB 0..255 input "
+               "(scaled inside the model), "
                "input/output quantisation as stored in the model, classes pet/background/border")
 
 
@@ -54,7 +55,7 @@ class BenchSession:
         if self.args.data:
             return self.args.data
         for path in self.paths:
-            meta = read_sidecar(path) or {}
+            meta = read_metadata(path) or {}
             source = (meta.get("calibration") or {}).get("source") or \
                 (meta.get("source_model") or {}).get("trained_on")
             if source:
@@ -63,8 +64,11 @@ class BenchSession:
         return None
 
     def _image_size(self, path: Path) -> int:
-        meta = read_sidecar(path)
+        meta = read_metadata(path)
+        classes_of(meta, path)  # a model of other classes cannot be scored against these masks
         if meta and meta.get("image_size"):
+            if read_sidecar(path) is None:
+                print(f"{path}: no JSON beside it; using the petseg metadata inside the model")
             return int(meta["image_size"])
         print(f"{path}: {ASSUMPTIONS}")
         if path.suffix == ".onnx":

@@ -37,10 +37,7 @@ def atomic_path(dest: Path, suffix: str = "") -> Iterator[Path]:
     is for writers that insist on an extension (Keras wants ``.keras``).
     """
     dest = Path(dest)
-    ensure_dir(dest.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".partial{suffix}", dir=dest.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _temp_beside(dest, suffix)
     try:
         yield tmp_path
         # mkstemp makes the file private (0600); finished artifacts get the usual permissions.
@@ -62,8 +59,45 @@ def write_text(dest: Path, text: str) -> None:
     write_bytes(dest, text.encode("utf-8"))
 
 
+def json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n").encode("utf-8")
+
+
 def write_json(dest: Path, obj: Any) -> None:
-    write_text(dest, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    write_bytes(dest, json_bytes(obj))
+
+
+def write_files(files: dict[Path, bytes]) -> None:
+    """Publish several files together: all of them, or none if any write fails.
+
+    Each file is written in full under a temporary name first (where a full disk or a
+    file-size limit strikes); only then are they renamed into place, in the order given.
+    If anything fails, the temporary files and whatever was already renamed are removed.
+    """
+    temps: dict[Path, Path] = {}
+    renamed: list[Path] = []
+    try:
+        for dest, data in files.items():
+            temps[Path(dest)] = tmp = _temp_beside(Path(dest))
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())
+        for dest, tmp in temps.items():
+            os.replace(tmp, dest)
+            renamed.append(dest)
+    except BaseException:
+        for path in [*temps.values(), *renamed]:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _temp_beside(dest: Path, suffix: str = "") -> Path:
+    ensure_dir(dest.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".partial{suffix}", dir=dest.parent)
+    os.close(fd)
+    return Path(tmp)
 
 
 def _json_default(obj: Any) -> Any:

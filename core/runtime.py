@@ -16,6 +16,7 @@ from .child import run_module
 from .environment import package_version
 from .errors import PetsegError
 from .graph import count_macs, ops_outside_delegate
+from .modelfile import input_normalisation, read_metadata
 from .segmenter import Segmenter
 
 TFLITE_IDENTIFIER = b"TFL3"
@@ -82,6 +83,8 @@ class TFLiteModel(Segmenter):
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         check_image_io(self.input["shape"], self.output["shape"], path)
+        self.mean, self.std = input_normalisation(read_metadata(path), path)
+        self.raw_pixels = not self.mean.any() and bool(np.all(self.std == 1))
 
     @property
     def image_size(self) -> int:
@@ -102,7 +105,8 @@ class TFLiteModel(Segmenter):
         return count_macs(self.interpreter)
 
     def set_input(self, image: np.ndarray) -> None:
-        self.interpreter.set_tensor(self.input["index"], quantize(image[None], self.input))
+        pixels = image[None] if self.raw_pixels else (image[None].astype(np.float32) - self.mean) / self.std
+        self.interpreter.set_tensor(self.input["index"], quantize(pixels, self.input))
 
     def invoke(self) -> None:
         self.interpreter.invoke()

@@ -17,16 +17,16 @@ from petseg.errors import PetsegError
 from petseg.labels import CLASSES
 from petseg.metrics import confusion, scores
 from petseg.modelfile import sidecar
-from petseg.models import describe_io
 from petseg.runtime import load_runtime
 from petseg.table import format_table
 from petseg.train.evaluate import predict_classes
 
-from . import convert
+from . import convert, tflite_metadata
 from .decoder import has_petseg_decoder
+from .signature import INPUT_NAME, OUTPUT_NAME, SIGNATURE_KEY, add_serving_signature
 from .source import file_sha256, load_keras_model, training_metadata
 from .variants import VARIANTS
-from .verify import Verification, verify
+from .verify import Verification, run_model_bytes, verify_bytes
 
 
 @dataclass
@@ -80,17 +80,12 @@ def run_export(job: ExportJob) -> int:
             flatbuffer, extra = build(name, model, calib.images, calibrated, job, reference)
             seconds = time.perf_counter() - started
             dest = out / f"petseg_{name}{VARIANTS[name].suffix}"
-            check = publish(dest, flatbuffer, reference)
+            size, check = publish(dest, name, flatbuffer, job, calib, reference, context, extra)
         except PetsegError as exc:
             failed[name] = str(exc)
             continue
-        if check is None:
-            failed[name] = ("its predictions disagree with the Keras model on most pixels "
-                            "(a broken conversion)")
-            continue
-        fp32_size = fp32_size or (len(flatbuffer) if name == "fp32" else None)
-        write_metadata(dest, name, job, calib, check, context, extra)
-        rows.append(row(name, len(flatbuffer), fp32_size, check, seconds))
+        fp32_size = fp32_size or (size if name == "fp32" else None)
+        rows.append(row(name, size, fp32_size, check, seconds))
     if rows:
         print(format_table(["variant", "size MB", "x of fp32", "agreement", "ΔmIoU", "convert s", "note"],
                            rows))
@@ -155,49 +150,60 @@ def decoder(job: ExportJob, model: keras.Model, variant: str) -> str:
     return job.decoder
 
 
-def publish(dest: Path, flatbuffer: bytes, reference: Reference) -> Verification | None:
-    """Write ``dest`` only if the variant agrees with Keras; None (and no file) if it is broken."""
-    try:
-        with atomic.atomic_path(dest, suffix=dest.suffix) as tmp:
-            tmp.write_bytes(flatbuffer)
-            check = verify(tmp, reference.split.images, reference.split.masks, reference.classes,
-                           reference.miou)
-            if check.broken:
-                raise _Broken
-    except _Broken:
-        return None
-    return check
+def publish(dest: Path, name: str, flatbuffer: bytes, job: ExportJob, calib: Split,
+            reference: Reference, context: dict, extra: dict) -> tuple[int, Verification]:
+    """Verify the variant, describe it, and write the model and its JSON together (or neither).
+
+    A ``.tflite`` gets the serving signature and the app metadata (tflite_metadata.py);
+    neither changes an op, which is checked on the final bytes.
+    """
+    tflite = dest.suffix == ".tflite"
+    if tflite:
+        flatbuffer = add_serving_signature(flatbuffer)
+    check = verify_bytes(flatbuffer, dest.suffix, reference)
+    if check.broken:
+        raise PetsegError("its predictions disagree with the Keras model on most pixels "
+                          "(a broken conversion)")
+    meta = describe(dest, name, job, calib, check, context, extra)
+    if tflite:
+        flatbuffer = tflite_metadata.embed(flatbuffer, meta)
+        sample = reference.split.images[:8]
+        if not np.array_equal(run_model_bytes(flatbuffer, ".tflite", sample), check.predictions[:8]):
+            raise PetsegError("embedding the metadata changed its predictions (a bug: report it)")
+    # The JSON goes into place first, so that a model file, once visible, has its description.
+    atomic.write_files({sidecar(dest): atomic.json_bytes(meta), dest: flatbuffer})
+    return len(flatbuffer), check
 
 
-class _Broken(Exception):
-    """Raised inside the atomic write so that a broken variant is never renamed into place."""
-
-
-def write_metadata(dest: Path, name: str, job: ExportJob, calib: Split, check: Verification,
-                   context: dict, extra: dict) -> None:
-    io = describe_io(dest)
+def describe(dest: Path, name: str, job: ExportJob, calib: Split, check: Verification,
+             context: dict, extra: dict) -> dict:
+    """petseg's description of one variant: the sidecar JSON, and petseg.json inside the model."""
+    io = check.io
     runtime = load_runtime()
     meta = context["meta"]
-    atomic.write_json(sidecar(dest), {
+    return {
         "model": dest.name,
         "variant": name,
         "description": VARIANTS[name].summary,
         "classes": list(CLASSES),
         "image_size": int(io["inputs"][0]["shape"][1]),
         "input": {"normalisation": "raw RGB 0..255; the model scales to [-1, 1] itself",
-                  **io["inputs"][0]},
-        "output": {"kind": "logits", **io["outputs"][0]},
+                  "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], **io["inputs"][0]},
+        "output": {"kind": "logits", "activation": "softmax", **io["outputs"][0]},
+        "signature": ({"key": SIGNATURE_KEY, "inputs": [INPUT_NAME], "outputs": [OUTPUT_NAME]}
+                      if dest.suffix == ".tflite" else None),
         "calibration": ({"images": len(calib), "split": "train", "source": context["source"],
                          "seed": job.seed} if VARIANTS[name].calibrated else None),
         **extra,
         "verification": {"images": check.images, "split": "val",
                          "agreement": check.agreement, "miou": check.miou,
                          "miou_delta_points": check.miou_delta},
+        "recipe": meta.get("recipe"),
         "source_model": {"path": str(job.model_path), "sha256": context["model_sha256"],
                          "trained_on": meta.get("data", {}).get("source")},
         "versions": {**versions("tensorflow", "keras"), "converter": f"tensorflow {tf.__version__}",
                      "runtime": f"{runtime.name} {runtime.version}"},
-    })
+    }
 
 
 def row(name: str, size: int, fp32_size: int | None, check: Verification, seconds: float) -> list:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from petseg.metrics import agreement, confusion, scores
-from petseg.models import open_model
+from petseg.models import describe_io, open_model
+
+if TYPE_CHECKING:
+    from .pipeline import Reference
 
 
 @dataclass
@@ -18,6 +24,8 @@ class Verification:
     miou: float  # the variant's mIoU against the ground truth
     miou_delta: float  # variant minus Keras, in mIoU points (x100)
     images: int
+    predictions: np.ndarray  # the variant's class ids on the verification images
+    io: dict  # input and output tensors, as describe_io reports them
 
     @property
     def broken(self) -> bool:
@@ -25,17 +33,31 @@ class Verification:
         return self.agreement < 0.8
 
 
-def verify(path: Path, images: np.ndarray, truth: np.ndarray, reference: np.ndarray,
-           reference_miou: float) -> Verification:
-    """Run ``path`` in LiteRT on ``images`` and compare with the Keras predictions ``reference``."""
-    pred = open_model(path).predict(images)
-    miou = scores(confusion(truth, pred))["mean_iou"]
-    return Verification(agreement(pred, reference), miou, 100 * (miou - reference_miou), len(images))
+@contextmanager
+def _as_file(model: bytes, suffix: str) -> Iterator[Path]:
+    """The model bytes as a private temporary file (runtimes want a path)."""
+    with tempfile.TemporaryDirectory(prefix="petseg-verify-") as tmp:
+        path = Path(tmp) / f"candidate{suffix}"
+        path.write_bytes(model)
+        yield path
+
+
+def verify_bytes(model: bytes, suffix: str, reference: Reference) -> Verification:
+    """Run the variant in its runtime on the reference images and compare with Keras."""
+    split = reference.split
+    with _as_file(model, suffix) as path:
+        pred = open_model(path).predict(split.images)
+        io = describe_io(path)
+    miou = scores(confusion(split.masks, pred))["mean_iou"]
+    return Verification(agreement(pred, reference.classes), miou, 100 * (miou - reference.miou),
+                        len(split), pred, io)
+
+
+def run_model_bytes(model: bytes, suffix: str, images: np.ndarray) -> np.ndarray:
+    """Class ids from a model that is not (yet) a file of its own."""
+    with _as_file(model, suffix) as path:
+        return open_model(path).predict(images)
 
 
 def run_tflite_bytes(flatbuffer: bytes, images: np.ndarray) -> np.ndarray:
-    """Class ids from a flatbuffer that is not (yet) a file of its own."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "candidate.tflite"
-        path.write_bytes(flatbuffer)
-        return open_model(path).predict(images)
+    return run_model_bytes(flatbuffer, ".tflite", images)
