@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from petseg.dataset import SOURCES_HELP
-from petseg.errors import PetsegError, run_cli
+from petseg.errors import PetsegError
+from petseg.quiet import VERBOSE_HELP, quiet_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", type=Path, help="write the table as Markdown")
     p.add_argument("--plot", type=Path, help="PNG of latency against mIoU (needs matplotlib)")
     p.add_argument("--overlays", type=Path, help="PNG of sample predictions per variant")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    p.add_argument("--debug", action="store_true", help="show tracebacks (and what --verbose shows)")
     return p
 
 
@@ -67,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(run_cli(main, prog="petseg-bench"))
+    sys.exit(quiet_cli(main, prog="petseg-bench"))
 
 
 if __name__ == "__main__":

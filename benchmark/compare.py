@@ -16,7 +16,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from petseg.errors import PetsegError, run_cli
+from petseg.errors import PetsegError
+from petseg.quiet import VERBOSE_HELP, quiet_cli
 
 VARIANTS = ("fp32", "fp16", "int8", "onnx", "onnx-int8")
 
@@ -29,20 +30,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--reports", type=Path, default=Path("reports"))
     p.add_argument("--threads", default="1,2")
     p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--min-seconds", type=float, default=3.0, help="time each model for at least this long")
     p.add_argument("--limit", type=int, default=None, help="test images to score")
     p.add_argument("--skip-export", action="store_true", help="reuse the files already in --out")
-    p.add_argument("--debug", action="store_true")
+    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    p.add_argument("--debug", action="store_true", help="show tracebacks (and what --verbose shows)")
     args = p.parse_args(argv)
     if not args.skip_export:
         cmd = [sys.executable, "-m", "petseg.export.cli", "--model", str(args.model),
-               "--quantize", ",".join(VARIANTS), "--out", str(args.out)]
+               "--quantize", ",".join(VARIANTS), "--out", str(args.out),
+               *(flag for flag in ("--verbose", "--debug") if getattr(args, flag[2:]))]
         if subprocess.run(cmd).returncode != 0:
             raise PetsegError("the export step failed (see above); fix it, or rerun with --skip-export")
     files = [args.out / f"petseg_{v}.{'onnx' if v.startswith('onnx') else 'tflite'}" for v in VARIANTS]
     from .cli import main as bench
 
     bench_args = [*map(str, files), "--reference", str(args.out / "petseg_onnx.onnx"),
-                  "--threads", args.threads, "--runs", str(args.runs), "--min-seconds", "3",
+                  "--threads", args.threads, "--runs", str(args.runs), "--min-seconds", str(args.min_seconds),
                   "--markdown", str(args.reports / "runtimes.md"),
                   "--json", str(args.reports / "runtimes.json"), "--plot", str(args.reports / "runtimes.png")]
     if args.limit:
@@ -52,4 +56,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main, prog="petseg.benchmark.compare"))
+    sys.exit(quiet_cli(main, prog="petseg.benchmark.compare"))

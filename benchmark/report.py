@@ -8,6 +8,7 @@ from pathlib import Path
 
 from petseg import atomic
 from petseg.environment import cpu_model, versions
+from petseg.graph import MAC_OPS
 from petseg.table import format_table
 
 from .measure import Measurement
@@ -18,11 +19,11 @@ HEADERS = ["variant", "threads", "size MB", "mIoU", "pixel acc", "ΔmIoU", "agre
 
 def rows(results: list[Measurement]) -> list[dict]:
     """One flat record per model and thread count, the figures the table and files share."""
-    out = []
+    out, labels = [], _labels(results)
     for m in results:
         lat, acc = m.latency, m.accuracy
         out.append({
-            "variant": m.variant, "model": str(m.path), "threads": m.threads,
+            "variant": labels[m.path], "model": str(m.path), "threads": m.threads,
             "size_mb": m.path.stat().st_size / 1e6,
             "miou": acc.get("mean_iou"), "pixel_accuracy": acc.get("pixel_accuracy"),
             "per_class_iou": acc.get("per_class_iou"),
@@ -35,6 +36,22 @@ def rows(results: list[Measurement]) -> list[dict]:
                                    "p90_ms", "p99_ms", "std_ms", "min_ms", "peak_mb", "input_dtype")},
         })
     return out
+
+
+def _labels(results: list[Measurement]) -> dict:
+    """Each model's variant name, or its file name where several files are the same variant."""
+    by_variant: dict[str, set] = {}
+    for m in results:
+        by_variant.setdefault(m.variant, set()).add(m.path)
+    stems = [m.path.stem for m in results]
+
+    def name(m: Measurement) -> str:
+        if len(by_variant[m.variant]) == 1:
+            return m.variant
+        clash = len({p for p, s in zip((r.path for r in results), stems) if s == m.path.stem}) > 1
+        return f"{m.path.parent.name}/{m.path.stem}" if clash else m.path.stem
+
+    return {m.path: name(m) for m in results}
 
 
 def _fmt(value, spec: str) -> str:
@@ -56,7 +73,29 @@ def cells(records: list[dict]) -> list[list[str]]:
 
 
 def table(records: list[dict]) -> str:
-    return format_table(HEADERS, cells(records))
+    """The table, and under it a note for each thing the measurements flag (see flags)."""
+    return "\n".join([format_table(HEADERS, cells(records)), *(f"note: {n}" for n in flags(records))])
+
+
+def flags(records: list[dict]) -> list[str]:
+    """What the measurements warn of, never a verdict fixed in advance.
+
+    - convolutions the delegate left to TFLite's reference kernels (the dynamic-range variant's
+      depthwise convs, for one), which is where a variant's time goes;
+    - a variant slower than the reference at the same thread count, when even its fastest run
+      took longer than the reference's median (slower beyond the run-to-run noise).
+    """
+    notes = []
+    for r in records:
+        heavy = {op: n for op, n in r["outside_delegate"].items() if op in MAC_OPS}
+        if heavy:
+            notes.append(f"{r['variant']}: {_outside(heavy)} ran outside XNNPACK, on TFLite's reference "
+                         "kernels")
+        speedup = r["speedup"]
+        if speedup is not None and speedup < 1 and r["min_ms"] > speedup * r["median_ms"]:
+            notes.append(f"{r['variant']} at {r['threads']} thread(s) runs at {speedup:.2f}x the "
+                         "reference's speed: even its fastest run was slower than the reference's median")
+    return list(dict.fromkeys(notes))  # the ops note would repeat for every thread count
 
 
 def environment(runtime: str) -> dict:
@@ -64,7 +103,8 @@ def environment(runtime: str) -> dict:
 
 
 def write_json(dest: Path, records: list[dict], env: dict, settings: dict) -> None:
-    atomic.write_json(dest, {"environment": env, "settings": settings, "results": records})
+    atomic.write_json(dest, {"environment": env, "settings": settings, "results": records,
+                             "notes": flags(records)})
 
 
 def write_csv(dest: Path, records: list[dict]) -> None:
@@ -84,5 +124,7 @@ def write_markdown(dest: Path, records: list[dict], env: dict, settings: dict) -
             f"{settings['data']}; medians of at least {settings['runs']} runs after {settings['warmup']} "
             "warm-up runs. ΔmIoU in points and agreement in % are against the reference "
             f"({settings['reference']}); speed-up is reference latency / variant latency.\n\n")
-    atomic.write_text(dest, head + "\n".join(f"| {ln} |" for ln in lines) + "\n")
+    notes = "".join(f"- {n}\n" for n in flags(records))
+    body = "\n".join(f"| {ln} |" for ln in lines) + "\n"
+    atomic.write_text(dest, head + body + ("\n" + notes if notes else ""))
 

@@ -25,19 +25,28 @@ class BenchSession:
         self.args = args
         self.threads = threads
         self.paths = list(dict.fromkeys(check_model_path(p) for p in args.models))
-        self.reference = self._reference()
-        if self.reference and self.reference not in self.paths:
-            self.paths.append(self.reference)
+        self.references = self._references()
+        self.paths += [r for r in dict.fromkeys(self.references.values()) if r not in self.paths]
         self.tests: dict[int, Split] = {}
 
-    def _reference(self) -> Path | None:
+    def _references(self) -> dict[Path, Path]:
+        """Each model's reference: --reference, else the fp32 beside it (models of several sizes
+        in one run each compare with their own), else the first such fp32 found."""
         if self.args.reference:
-            return check_model_path(self.args.reference)
-        for path in self.paths:
-            sibling = path.with_name("petseg_fp32.tflite")
-            if sibling.is_file():
-                return sibling
-        return None
+            reference = check_model_path(self.args.reference)
+            return {path: reference for path in self.paths + [reference]}
+        siblings = {p: p.with_name("petseg_fp32.tflite") for p in self.paths}
+        found = [s for s in siblings.values() if s.is_file()]
+        refs = {p: s if s.is_file() else found[0] for p, s in siblings.items()} if found else {}
+        return {**refs, **{r: r for r in refs.values()}}
+
+    @property
+    def reference_names(self) -> str:
+        """The reference(s) in one line, with their folders when there are several."""
+        refs = list(dict.fromkeys(self.references.values()))
+        if len(refs) > 1:
+            return ", ".join(str(r) for r in refs)
+        return refs[0].name if refs else "none"
 
     def run(self) -> None:
         source = None if self.args.no_accuracy else self._data_source()
@@ -88,16 +97,16 @@ class BenchSession:
     def _score(self, results: list[Measurement], source: str | None) -> None:
         if not source:
             return
-        ref = {m.threads: m for m in results if m.path == self.reference}
-        ref_pred = next((m.predictions for m in results
-                         if m.path == self.reference and m.predictions is not None), None)
+        timed = {(m.path, m.threads): m for m in results}
         by_path = {m.path: m.predictions for m in results if m.predictions is not None}
         for m in results:
+            reference = self.references.get(m.path)
+            ref, ref_pred = timed.get((reference, m.threads)), by_path.get(reference)
             pred = by_path[m.path]
             test = self.tests[pred.shape[1]]
             m.accuracy = scores(confusion(test.masks, pred))
-            if m.threads in ref:
-                m.accuracy["speedup"] = ref[m.threads].latency["median_ms"] / m.latency["median_ms"]
+            if ref:
+                m.accuracy["speedup"] = ref.latency["median_ms"] / m.latency["median_ms"]
             if ref_pred is not None and ref_pred.shape == pred.shape:
                 ref_miou = scores(confusion(test.masks, ref_pred))["mean_iou"]
                 m.accuracy["agreement"] = agreement(pred, ref_pred)
@@ -108,9 +117,8 @@ class BenchSession:
         env = report.environment(results[0].latency["runtime"])
         settings = {"data": source, "images": len(next(iter(self.tests.values()), [])),
                     "runs": self.args.runs, "warmup": self.args.warmup, "threads": self.threads,
-                    "reference": str(self.reference) if self.reference else None}
-        print(f"CPU: {env['cpu']} | runtime: {env['runtime']} | reference: "
-              f"{self.reference.name if self.reference else 'none'}")
+                    "reference": ", ".join(map(str, dict.fromkeys(self.references.values()))) or None}
+        print(f"CPU: {env['cpu']} | runtime: {env['runtime']} | reference: {self.reference_names}")
         print(report.table(records))
         a = self.args
         if a.json:

@@ -10,16 +10,18 @@ from __future__ import annotations
 import collections
 import os
 import socket
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import PetsegError
 from .labels import trimap_to_classes
 
+TFDS_HOST = "thor.robots.ox.ac.uk"  # where TFDS's oxford_iiit_pet builder downloads from
 SOURCES_HELP = ("a directory in the official Oxford-IIIT Pet layout (images/, annotations/trimaps/, "
                 "annotations/trainval.txt, annotations/test.txt), 'tfds' (downloads oxford_iiit_pet), "
                 "or 'synthetic[:N]' (procedurally drawn pets, offline)")
@@ -179,25 +181,40 @@ def read_example(root: Path, name: str, size: int) -> tuple[np.ndarray, np.ndarr
     try:
         with Image.open(trimap_path) as im:
             trimap = np.asarray(im.convert("L") if im.mode not in ("L", "P") else im)
-        classes = trimap_to_classes(trimap)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
         return "bad trimaps"
-    if classes.shape != image.size[::-1]:
+    classes = checked_classes(trimap, image.size)
+    if isinstance(classes, str):
+        return classes
+    return resize_image(image, size), resize_mask(classes, size)
+
+
+def checked_classes(trimap: np.ndarray, image_size: tuple[int, int]) -> np.ndarray | str:
+    """Class ids for a trimap that fits its (width, height) image, or why it was skipped."""
+    try:
+        classes = trimap_to_classes(trimap)
+    except ValueError:
+        return "bad trimaps"
+    if classes.shape != image_size[::-1]:
         return "trimaps of the wrong size"
     # Every Oxford-IIIT Pet photo shows a pet; a trimap without one is the known corrupt kind.
     if not np.any(classes == 0):
         return "trimaps without a pet"
-    return resize_image(image, size), resize_mask(classes, size)
+    return classes
 
 
 def load_rgb(path: Path) -> Image.Image:
-    """Open any image Pillow reads as RGB (RGBA, palette, grey and CMYK occur in practice)."""
+    """Open any image Pillow reads as RGB (RGBA, palette, grey and CMYK occur in practice).
+
+    The EXIF orientation is applied first: phones store portrait photos sideways with a
+    "rotate" tag, and masks must line up with the photo as every viewer shows it.
+    """
     try:
         with Image.open(path) as im:
             im.load()
             if im.width < 1 or im.height < 1:
                 raise PetsegError(f"{path} has no pixels")
-            return im.convert("RGB")
+            return ImageOps.exif_transpose(im).convert("RGB")
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError,
             SyntaxError) as exc:
         raise PetsegError(f"{path} is not a readable image ({exc}); pass a JPEG or PNG photo") from exc
@@ -221,29 +238,55 @@ def _empty_split(size: int) -> Split:
 def _tfds_splits(size: int) -> tuple[Split, Split, collections.Counter]:
     # Decide before importing TFDS (and TensorFlow with it) so that offline users hear at once.
     data_dir = Path(os.environ.get("TFDS_DATA_DIR", Path.home() / "tensorflow_datasets"))
-    if not (data_dir / "oxford_iiit_pet").is_dir() and not _reachable("www.robots.ox.ac.uk", 443):
+    if not (data_dir / "oxford_iiit_pet").is_dir() and not _reachable(TFDS_HOST, 443):
         raise PetsegError("TFDS cannot download oxford_iiit_pet (offline); point --data at a local copy "
                           "in the official layout (make model DATA=DIR ENCODER_WEIGHTS=FILE), or run "
                           "the offline demo (--data synthetic, make demo)")
+    tfds = import_tfds()
+    builder = tfds.builder("oxford_iiit_pet", data_dir=str(data_dir))
+    builder.download_and_prepare()
+    skipped: collections.Counter = collections.Counter()
+    # TFDS's train split is the official trainval list; validation is carved from it as for a directory.
+    return _tfds_split(builder, "train", size, skipped), _tfds_split(builder, "test", size, skipped), skipped
+
+
+def import_tfds():
+    """tensorflow_datasets, ready to prepare oxford_iiit_pet (or a one-line error without it)."""
     try:
         import tensorflow_datasets as tfds
     except ImportError as exc:
         raise PetsegError("--data tfds needs tensorflow-datasets (pip install 'petseg[train]'); "
                           f"or pass --data {SOURCES_HELP}") from exc
-    builder = tfds.builder("oxford_iiit_pet", data_dir=str(data_dir))
-    builder.download_and_prepare()
-    return (_tfds_split(builder, "train", size), _tfds_split(builder, "test", size),
-            collections.Counter())
+    try:
+        import importlib_resources  # noqa: F401
+    except ImportError:
+        # TFDS 4.9 imports this backport when it prepares a dataset but declares it only for
+        # Python < 3.9; from 3.11 the standard library's importlib.resources is the same API.
+        try:
+            import importlib.resources.abc  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            sys.modules.setdefault("importlib_resources", importlib.resources)
+    return tfds
 
 
-def _tfds_split(builder, split: str, size: int) -> Split:
-    images, masks, names = [], [], []
+def _tfds_split(builder, split: str, size: int, skipped: collections.Counter) -> Split:
+    kept = []
     for ex in builder.as_dataset(split=split).as_numpy_iterator():
-        classes = trimap_to_classes(ex["segmentation_mask"][..., 0])
-        images.append(resize_image(Image.fromarray(ex["image"]).convert("RGB"), size))
-        masks.append(resize_mask(classes, size))
-        names.append(ex["file_name"].decode())
-    return Split(np.stack(images), np.stack(masks), names)
+        image = Image.fromarray(ex["image"]).convert("RGB")
+        classes = checked_classes(ex["segmentation_mask"][..., 0], image.size)
+        if isinstance(classes, str):
+            skipped[classes] += 1
+            continue
+        # Named as in the official lists (TFDS keeps the file name), so both sources agree.
+        name = ex["file_name"].decode().removesuffix(".jpg")
+        kept.append((name, resize_image(image, size), resize_mask(classes, size)))
+    if not kept:
+        return _empty_split(size)
+    # TFDS stores examples in hash order; sorting makes the validation carve independent of it.
+    kept.sort(key=lambda item: item[0])
+    return Split(np.stack([k[1] for k in kept]), np.stack([k[2] for k in kept]), [k[0] for k in kept])
 
 
 def _reachable(host: str, port: int, timeout: float = 3.0) -> bool:

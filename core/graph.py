@@ -32,13 +32,17 @@ def ops_outside_delegate(interpreter) -> Counter:
     return Counter(n["op_name"] for n in originals if n["index"] not in covered)
 
 
+# The ops that do a network's multiply-accumulates (nearly all of a U-Net's time).
+MAC_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED"})
+
+
 def count_macs(interpreter) -> int:
     """Multiply-accumulates per inference of the convolution-like ops (what dominates a U-Net)."""
     shapes = {t["index"]: tuple(int(x) for x in t["shape"]) for t in interpreter.get_tensor_details()}
     total = 0
     for node in interpreter._get_ops_details():  # noqa: SLF001
         op, ins, outs = node["op_name"], list(node["inputs"]), list(node["outputs"])
-        if op not in {"CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED"}:
+        if op not in MAC_OPS:
             continue
         if op == "TRANSPOSE_CONV":  # inputs: output_shape, weights [O, H, W, I], input
             weights, data = shapes.get(ins[1]), shapes.get(ins[2])

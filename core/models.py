@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from .errors import PetsegError
 
+# Model formats a stage reads (a .keras needs the training stack): each stage declares its
+# formats as entry points in this group, named by file suffix, so that the core names no stage
+# and imports one only when such a file is opened.
+FORMAT_HOOKS = "petseg.model_formats"
+
 
 def open_model(path: Path, num_threads: int | None = None, verified: bool = False):
-    """A TFLiteModel for .tflite files, an OnnxModel for .onnx files."""
+    """A TFLiteModel for .tflite files, an OnnxModel for .onnx files, a stage's model for its formats."""
     path = Path(path)
     if path.is_dir():
         raise PetsegError(f"{path} is a directory; pass a model file")
@@ -16,9 +24,23 @@ def open_model(path: Path, num_threads: int | None = None, verified: bool = Fals
         from .onnx_runtime import OnnxModel
 
         return OnnxModel(path, num_threads)
+    opener = format_opener(path.suffix)
+    if opener is not None:
+        return opener(path)
     from .runtime import TFLiteModel
 
     return TFLiteModel(path, num_threads=num_threads, verified=verified)
+
+
+def format_opener(suffix: str) -> Callable[[Path], Any] | None:
+    """What a stage registered for files ending in ``suffix`` (e.g. '.keras'), or None."""
+    for hook in entry_points(group=FORMAT_HOOKS, name=suffix.removeprefix(".")):
+        try:
+            return hook.load()
+        except ImportError as exc:
+            raise PetsegError(f"{suffix} models need petseg's training extra (pip install "
+                              f"'petseg[train]'; {exc}); or pass an exported .tflite") from exc
+    return None
 
 
 def describe_io(path: Path) -> dict:

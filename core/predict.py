@@ -19,33 +19,11 @@ from PIL import Image
 
 from . import atomic
 from .dataset import load_rgb, resize_image
-from .errors import PetsegError, run_cli
 from .labels import CLASSES, PALETTE
+from .modelfile import classes_of, read_metadata
 from .models import open_model
 from .overlay import blend
-
-
-class KerasModel:
-    """The trained .keras model behind the same calls as TFLiteModel (needs TensorFlow)."""
-
-    def __init__(self, path: Path) -> None:
-        try:
-            from petseg.export.source import load_keras_model
-        except ImportError as exc:
-            raise PetsegError(f"{path}: running a .keras model needs TensorFlow (pip install "
-                              "'petseg[train]'); or pass an exported .tflite") from exc
-        self.model = load_keras_model(path)
-        self.image_size = int(self.model.input_shape[1])
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        logits = self.model.predict(images.astype(np.float32), verbose=0)
-        return np.argmax(logits, axis=-1).astype(np.uint8)
-
-
-def open_any_model(path: Path):
-    if Path(path).suffix == ".keras":
-        return KerasModel(path)
-    return open_model(path)
+from .quiet import VERBOSE_HELP, quiet_cli
 
 
 def segment(model, photo: Image.Image) -> np.ndarray:
@@ -54,9 +32,9 @@ def segment(model, photo: Image.Image) -> np.ndarray:
     return np.asarray(Image.fromarray(classes).resize(photo.size, Image.NEAREST))
 
 
-def describe(classes: np.ndarray) -> dict:
-    pet = classes != CLASSES.index("background")  # the pet with its border
-    share = {name: float(np.mean(classes == i)) for i, name in enumerate(CLASSES)}
+def describe(classes: np.ndarray, names: tuple[str, ...] = CLASSES) -> dict:
+    pet = classes != names.index("background") if "background" in names else classes == 0
+    share = {name: float(np.mean(classes == i)) for i, name in enumerate(names)}
     if not pet.any():
         return {"pet_share": 0.0, "bbox": None, "class_share": share}
     rows, cols = np.flatnonzero(pet.any(1)), np.flatnonzero(pet.any(0))
@@ -76,6 +54,15 @@ def save_overlay(photo: Image.Image, classes: np.ndarray, dest: Path) -> None:
         Image.fromarray(blend(np.asarray(photo), classes)).save(tmp, format="PNG")
 
 
+def model_classes(path: Path) -> tuple[str, ...]:
+    """Class names from the model's metadata (beside it or inside it); petseg's own if it has none."""
+    meta = read_metadata(path) if Path(path).is_file() else None
+    if meta is None and Path(path).is_file():
+        print(f"note: {path} carries no petseg metadata; assuming classes {', '.join(CLASSES)} and raw "
+              "RGB 0..255 input", file=sys.stderr)
+    return classes_of(meta, path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="petseg-predict", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -83,14 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="photos Pillow can read")
     p.add_argument("-o", "--out", type=Path, default=Path("predictions"), help="output directory")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    p.add_argument("--debug", action="store_true", help="show tracebacks (and what --verbose shows)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     photos = [(path, load_rgb(path)) for path in args.images]  # every photo checked before any work
-    model = open_any_model(args.model)
+    model = open_model(args.model)
+    names = model_classes(args.model)
     out = atomic.ensure_dir(args.out)
     results = []
     for path, photo in photos:
@@ -98,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         mask, overlay = out / f"{path.stem}_mask.png", out / f"{path.stem}_overlay.png"
         save_mask(classes, mask)
         save_overlay(photo, classes, overlay)
-        result = {"image": str(path), "size": list(photo.size), **describe(classes),
+        result = {"image": str(path), "size": list(photo.size), **describe(classes, names),
                   "mask": str(mask), "overlay": str(overlay)}
         results.append(result)
         if not args.json:
@@ -111,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(run_cli(main, prog="petseg-predict"))
+    sys.exit(quiet_cli(main, prog="petseg-predict"))
 
 
 if __name__ == "__main__":

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from petseg.errors import PetsegError, run_cli
-
-# TensorFlow's C++ start-up chatter would bury the one line a user needs; set before TF loads.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from petseg.errors import PetsegError
+from petseg.quiet import VERBOSE_HELP, quiet_cli
 
 from .variants import DECODERS, DEFAULT_SET, VARIANTS
 
@@ -51,7 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "winograd (25 products where the others need 36, fastest), subpixel (four "
                         "convs + depth-to-space), transpose-conv (TRANSPOSE_CONV ops, slowest); "
                         "auto: winograd for float variants, subpixel for int8")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--quantizer", choices=("auto", "converter", "aeq"), default="auto",
+                   help="int8 and int16x8: the TFLite converter or the AI Edge Quantizer; auto: the "
+                        "converter for int8, AEQ for int16x8 (measured, see README); wi8, wi4 and "
+                        "--integer-only always use AEQ")
+    p.add_argument("--integer-only", action="store_true",
+                   help="int8 through the AI Edge Quantizer with no float layer anywhere, for NPUs, "
+                        "DSPs and microcontrollers; the layers --max-drop picks get int16 "
+                        "activations instead")
+    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    p.add_argument("--debug", action="store_true", help="show tracebacks (and what --verbose shows)")
     return p
 
 
@@ -71,6 +77,11 @@ def _check(args: argparse.Namespace) -> None:
         raise PetsegError(f"--verify-images {args.verify_images} must be at least 1")
     if args.max_drop is not None and args.max_drop < 0:
         raise PetsegError(f"--max-drop {args.max_drop} must be zero or more mIoU points")
+    if args.integer_only and args.quantizer == "converter":
+        raise PetsegError("--integer-only needs the AI Edge Quantizer (the converter cannot give int8 "
+                          "layers int16 activations); drop --quantizer converter")
+    if args.integer_only and args.keep_float:
+        raise PetsegError("--integer-only and --keep-float contradict each other; drop one")
     if not 0 <= args.min_agreement <= 100:
         raise PetsegError(f"--min-agreement {args.min_agreement} must be a percentage, 0 to 100")
 
@@ -90,12 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     data=args.data, calibration_samples=args.calibration_samples, io_type=args.io_type,
                     verify_images=args.verify_images, keep_float=args.keep_float,
                     max_drop=args.max_drop, min_agreement=args.min_agreement,
-                    report=args.report, seed=args.seed, decoder=args.decoder)
+                    report=args.report, seed=args.seed, decoder=args.decoder,
+                    quantizer=args.quantizer, integer_only=args.integer_only)
     return run_export(job)
 
 
 def entry() -> None:
-    sys.exit(run_cli(main, prog="petseg-export"))
+    sys.exit(quiet_cli(main, prog="petseg-export"))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,15 @@ is folded into the kernels, and each 3x3 stride-2 transposed conv becomes plain 
   the same MACs as the transposed conv.
 - ``transpose-conv``: the Keras graph as is (TRANSPOSE_CONV ops).
 
-The 3-channel logits head is always col2im (subpixel.py): too few outputs for either form.
+Any model size works (train/sizes.py): the model's graph is replayed layer by layer, and only
+the layers recognised here are replaced, whatever their filter count: a decoder block
+(transposed conv, batch norm, ReLU) and a bare transposed conv such as the logits head. Every
+other layer (the encoder, the small sizes' cheaper blocks, resizes) runs as Keras converts it.
+
+A bare one with few outputs (the 3-class head) is col2im (subpixel.py) in the ``winograd`` form:
+four convs with 3 outputs each waste XNNPACK's GEMM tiles. The ``subpixel`` form (int8's) keeps
+the sub-pixel head: in int8 one of col2im's sums left XNNPACK on the trained seed model (ADD x1:
+its input and output scales too far apart), while every sub-pixel op stays delegated.
 """
 
 from __future__ import annotations
@@ -20,15 +28,27 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from petseg.train.model import DECODER_FILTERS
-
 from .subpixel import col2im_transpose_conv, subpixel_transpose_conv
 from .winograd import winograd_transpose_conv
+
+# A bare transposed conv with at most this many outputs is a logits head (col2im in float).
+HEAD_CHANNELS = 16
 
 
 def _foldable(layer: keras.layers.Layer) -> bool:
     return (isinstance(layer, keras.layers.Conv2DTranspose) and tuple(layer.kernel_size) == (3, 3)
-            and tuple(layer.strides) == (2, 2) and layer.padding == "same")
+            and tuple(layer.strides) == (2, 2) and layer.padding == "same"
+            and tuple(layer.dilation_rate) == (1, 1) and layer.activation is keras.activations.linear)
+
+
+def _is_block(layer: keras.layers.Layer) -> bool:
+    """A decoder block: transposed conv, batch norm, ReLU (no cap, no slope), nothing else."""
+    if not isinstance(layer, keras.Sequential) or len(layer.layers) != 3:
+        return False
+    conv, bn, relu = layer.layers
+    return (_foldable(conv) and isinstance(bn, keras.layers.BatchNormalization)
+            and isinstance(relu, keras.layers.ReLU) and relu.max_value is None
+            and not relu.negative_slope and not relu.threshold)
 
 
 def folded_weights(conv: keras.layers.Conv2DTranspose, bn: keras.layers.BatchNormalization | None
@@ -45,37 +65,50 @@ def folded_weights(conv: keras.layers.Conv2DTranspose, bn: keras.layers.BatchNor
 
 
 def has_petseg_decoder(model: keras.Model) -> bool:
+    """Whether the model is petseg's U-Net (any size) with a transposed conv to rewrite."""
     names = {layer.name for layer in model.layers}
-    if not {"to_minus1_1", "encoder", "logits", *(f"up_{f}" for f in DECODER_FILTERS)} <= names:
-        return False
-    blocks = [model.get_layer(f"up_{f}").layers for f in DECODER_FILTERS]
-    return _foldable(model.get_layer("logits")) and all(
-        len(b) == 3 and _foldable(b[0]) and isinstance(b[1], keras.layers.BatchNormalization)
-        for b in blocks)
+    return {"to_minus1_1", "encoder"} <= names and any(_rewrite(layer, "subpixel") for layer in model.layers)
 
 
-def upsample(x: tf.Tensor, kernel: np.ndarray, bias: np.ndarray, form: str) -> tf.Tensor:
-    """One decoder block: transposed conv + folded batch norm + ReLU, in ``form``."""
+def upsample(x: tf.Tensor, kernel: np.ndarray, bias: np.ndarray, form: str, relu: bool = True) -> tf.Tensor:
+    """One decoder block: transposed conv + folded batch norm (+ ReLU), in ``form``."""
     # Winograd takes rows and columns in pairs, one image at a time (export fixes batch 1).
     pairs = x.shape[0] == 1 and x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0
     if form == "winograd" and pairs:
-        return winograd_transpose_conv(x, kernel, bias, relu=True)
-    return subpixel_transpose_conv(x, kernel, bias, relu=True)
+        return winograd_transpose_conv(x, kernel, bias, relu=relu)
+    return subpixel_transpose_conv(x, kernel, bias, relu=relu)
+
+
+class _Rewritten(keras.layers.Layer):
+    """A layer replaced by its rewritten forward pass; the folded weights are graph constants."""
+
+    def __init__(self, forward: Callable[[tf.Tensor], tf.Tensor], name: str) -> None:
+        super().__init__(name=name, trainable=False)
+        self.forward = forward
+
+    def call(self, x: tf.Tensor, training: bool | None = None, mask: tf.Tensor | None = None) -> tf.Tensor:
+        # The replaced layer's recorded call passes these; a rewrite is inference only.
+        return self.forward(x)
+
+
+def _rewrite(layer: keras.layers.Layer, form: str) -> _Rewritten | None:
+    """The fast form of ``layer``, or None when it is not one petseg rewrites."""
+    if _is_block(layer):
+        kernel, bias = folded_weights(*layer.layers[:2])
+        return _Rewritten(lambda x: upsample(x, kernel, bias, form), layer.name)
+    if not _foldable(layer):
+        return None
+    kernel, bias = folded_weights(layer, None)
+    if kernel.shape[-1] <= HEAD_CHANNELS and form != "subpixel":
+        return _Rewritten(lambda x: col2im_transpose_conv(x, kernel, bias), layer.name)
+    return _Rewritten(lambda x: upsample(x, kernel, bias, form, relu=False), layer.name)
 
 
 def fast_forward(model: keras.Model, form: str = "winograd") -> Callable[[tf.Tensor], tf.Tensor]:
-    """The petseg U-Net's logits with the decoder in ``form`` ('winograd' or 'subpixel').
+    """The petseg U-Net's logits with its transposed convs in ``form`` ('winograd' or 'subpixel').
 
-    The folded weights are read here, eagerly, and enter the graph as constants.
+    The model's graph is cloned with the recognised layers swapped for their rewrites and every
+    other layer shared; the folded weights are read here, eagerly, and enter the graph as constants.
     """
-    blocks = [folded_weights(*model.get_layer(f"up_{f}").layers[:2]) for f in DECODER_FILTERS]
-    head = folded_weights(model.get_layer("logits"), None)
-    rescale, encoder = model.get_layer("to_minus1_1"), model.get_layer("encoder")
-
-    def forward(image: tf.Tensor) -> tf.Tensor:
-        *skips, x = encoder(rescale(image), training=False)
-        for (kernel, bias), skip in zip(blocks, reversed(skips)):
-            x = tf.concat([upsample(x, kernel, bias, form), skip], axis=-1)
-        return col2im_transpose_conv(x, *head)
-
-    return forward
+    fast = keras.models.clone_model(model, clone_function=lambda layer: _rewrite(layer, form) or layer)
+    return lambda image: fast(image, training=False)

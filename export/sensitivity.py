@@ -1,48 +1,74 @@
 """When int8 hurts: per-layer quantisation error, and keeping the worst layers in float.
 
-The per-layer figures come from TFLite's QuantizationDebugger (RMSE of each
-quantised tensor against its float value, divided by the tensor's scale: about
-0.29 is the unavoidable rounding error of a uniform quantiser).
+The per-layer figures are TFLite's QuantizationDebugger's (RMSE of each quantised
+tensor against its float value, divided by the tensor's scale: about 0.29 is the
+unavoidable rounding error of a uniform quantiser), computed in LiteRT.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 from tensorflow.lite.python import convert as _convert
 
 from petseg import atomic
 from petseg.errors import PetsegError
 from petseg.metrics import confusion, scores
+from petseg.runtime import load_runtime
 from petseg.table import format_table
 
 from . import convert
 
 
 def layer_errors(calibrated: bytes, images: np.ndarray) -> list[dict]:
-    """Per-tensor quantisation error, worst first."""
-    debug_model = _convert.mlir_quantize(calibrated, enable_numeric_verify=True)
+    """Per-tensor quantisation error, worst first.
 
-    def dataset():
-        for image in images:
-            yield [image[None].astype(np.float32)]
-
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        quant_debug_model_content=debug_model, debug_dataset=dataset)
-    debugger.run()
-    buffer = io.StringIO()
-    debugger.layer_statistics_dump(buffer)
+    In the debug model every quantised tensor feeds a NumericVerify op that outputs its difference
+    from the float computation. They run in LiteRT here, with QuantizationDebugger's statistics:
+    the debugger itself runs TensorFlow's deprecated tf.lite.Interpreter.
+    """
+    interpreter = load_runtime().interpreter_class(
+        model_content=_convert.mlir_quantize(calibrated, enable_numeric_verify=True))
+    interpreter.allocate_tensors()
+    ops = interpreter._get_ops_details()  # noqa: SLF001 - the only view of the node list
+    checks = [op for op in ops if op["op_name"] == NUMERIC_VERIFY]
+    squared, worst = [[] for _ in checks], [[] for _ in checks]
+    for image in images:
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image[None].astype(np.float32))
+        interpreter.invoke()
+        for i, op in enumerate(checks):
+            diffs = interpreter.get_tensor(int(op["outputs"][0]))
+            squared[i].append(np.average(diffs ** 2))
+            worst[i].append(np.max(np.abs(diffs)))
+    # The op that computed each tensor (not the DELEGATE node that now runs it).
+    producer = {int(t): op["op_name"] for op in ops if op["op_name"] != "DELEGATE" for t in op["outputs"]}
     rows = []
-    for r in csv.DictReader(io.StringIO(buffer.getvalue())):
-        scale = float(r["scale"])
-        rows.append({"tensor": r["tensor_name"], "op": r["op_name"], "scale": scale,
-                     "rmse_over_scale": np.sqrt(float(r["mean_squared_error"])) / scale if scale else 0.0,
-                     "max_abs_error": float(r["max_abs_error"])})
+    for i, op in enumerate(checks):
+        quantised = int(op["inputs"][0])
+        scale = float(_tensor(interpreter, quantised)["quantization_parameters"]["scales"][0])
+        rows.append({"tensor": _checked_name(_tensor(interpreter, int(op["outputs"][0]))["name"]),
+                     "op": producer[quantised], "scale": scale,
+                     "rmse_over_scale": float(np.sqrt(np.nanmean(squared[i]))) / scale if scale else 0.0,
+                     "max_abs_error": float(np.nanmean(worst[i]))})
     return sorted(rows, key=lambda r: -r["rmse_over_scale"])
+
+
+NUMERIC_VERIFY = "NumericVerify"
+
+
+def _tensor(interpreter, index: int) -> dict:
+    return interpreter._get_tensor_details(index, subgraph_index=0)  # noqa: SLF001
+
+
+def _checked_name(name: str) -> str:
+    """'NumericVerify/<tensor>:<index>' -> <tensor>, as QuantizationDebugger names it (the names
+    --keep-float matches and the converter's denylist takes)."""
+    tensor = name.rsplit(":", 1)[0][len(NUMERIC_VERIFY) + 1:]
+    return tensor[:-1] if tensor[-1:].isdigit() else tensor
 
 
 def write_report(calibrated: bytes, images: np.ndarray, dest: Path, top: int = 10) -> list[dict]:
@@ -54,9 +80,8 @@ def write_report(calibrated: bytes, images: np.ndarray, dest: Path, top: int = 1
     writer.writerows(rows)
     atomic.write_text(dest, text.getvalue())
     print(f"int8 per-layer error ({len(rows)} tensors) written to {dest}; worst {top}:")
-    # A fused op's tensor name lists every TF op folded into it; its first part names the layer.
     print(format_table(["tensor (first part)", "op", "RMSE/scale"],
-                       [[r["tensor"].split(";")[0], r["op"], f"{r['rmse_over_scale']:.3f}"]
+                       [[short_name(r["tensor"]), r["op"], f"{r['rmse_over_scale']:.3f}"]
                         for r in rows[:top]]))
     print("keep any of them in float with --keep-float NAME, or let --max-drop choose")
     return rows
@@ -75,35 +100,47 @@ def resolve(names: list[str], tensors: list[str]) -> list[str]:
 
 
 def search_keep_float(calibrated: bytes, calib: np.ndarray, job, reference) -> list[str]:
-    """The fewest worst layers to keep in float so that int8 stays within its budget.
+    """The converter's int8: the fewest worst layers (QuantizationDebugger's order) kept in float."""
+    ranked = [r["tensor"] for r in layer_errors(calibrated, calib[:32])]
+    return search_fallback(ranked, lambda layers: convert.quantize_int8(calibrated, job.io_type, layers),
+                           job, reference, resolve(job.keep_float, ranked), "in float")
 
-    The budget is two figures on held-out (validation) images, never test: mIoU
-    within ``job.max_drop`` points of Keras, and pixel agreement with Keras of at
-    least ``job.min_agreement`` percent. Agreement needs no labels and is the
-    steadier of the two on a small validation split (30 images here: -0.19 mIoU
-    points there came out as -0.73 on the test split, while agreement moved by 0.1).
-    Layers are added in order of their quantisation error.
+
+def search_fallback(ranked: list[str], make: Callable[[list[str]], bytes], job, reference,
+                    forced: list[str] = (), label: str = "in float") -> list[str]:
+    """The fewest of the ``ranked`` layers to treat differently so that the model meets its budget.
+
+    ``make(layers)`` builds the model with ``layers`` given the fallback (kept in float, int16
+    activations, int8 weights...). The budget is two figures on held-out (validation) images,
+    never test: mIoU within ``job.max_drop`` points of Keras, and pixel agreement with Keras of
+    at least ``job.min_agreement`` percent. Agreement needs no labels and is the steadier of the
+    two on a small validation split (30 images here: -0.19 mIoU points there came out as -0.73 on
+    the test split, while agreement moved by 0.1). Layers are added worst first.
     """
     from petseg.metrics import agreement
 
     from .verify import run_tflite_bytes
 
-    ranked = [r["tensor"] for r in layer_errors(calibrated, calib[:32])]
-    keep = resolve(job.keep_float, ranked)
-    # Grow the float set gently at first (usually one or two layers do it), then faster.
+    forced = list(forced)
+    # Grow the set gently at first (usually one or two layers do it), then faster.
     counts = sorted({c for c in (0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64) if c < len(ranked)}
                     | {len(ranked)})
     for count in counts:
-        candidate = keep + [t for t in ranked[:count] if t not in keep]
-        flatbuffer = convert.quantize_int8(calibrated, job.io_type, candidate)
-        pred = run_tflite_bytes(flatbuffer, reference.split.images)
+        candidate = forced + [t for t in ranked[:count] if t not in forced]
+        pred = run_tflite_bytes(make(candidate), reference.split.images)
         drop = 100 * (reference.miou - scores(confusion(reference.split.masks, pred))["mean_iou"])
         agree = 100 * agreement(pred, reference.classes)
-        print(f"  keep-float {count:2d} layers: mIoU change {-drop:+.2f} points, agreement {agree:.2f}%")
+        print(f"  {count:2d} layers {label}: mIoU change {-drop:+.2f} points, agreement {agree:.2f}%")
         if drop <= job.max_drop and agree >= job.min_agreement:
-            print(f"--max-drop {job.max_drop} --min-agreement {job.min_agreement}: kept "
-                  f"{len(candidate)} layer(s) in float: {', '.join(candidate) or 'none'}")
+            names = ", ".join(short_name(t) for t in candidate) or "none"
+            print(f"--max-drop {job.max_drop} --min-agreement {job.min_agreement}: {len(candidate)} "
+                  f"layer(s) {label}: {names}")
             return candidate
     print(f"--max-drop {job.max_drop} --min-agreement {job.min_agreement}: not met even with every "
-          f"layer in float; kept all {len(candidate)} (the verification figures show the result)")
+          f"layer {label}; all {len(candidate)} are (the verification figures show the result)")
     return candidate
+
+
+def short_name(tensor: str) -> str:
+    """A fused op's tensor name lists every TF op folded into it; the first part names the layer."""
+    return tensor.split(";")[0]

@@ -7,6 +7,8 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from petseg.errors import PetsegError
 from petseg.labels import NUM_CLASSES
 from petseg.modelfile import read_sidecar
@@ -48,6 +50,28 @@ def load_keras_model(path: Path) -> keras.Model:
         raise PetsegError(f"{path} is not a petseg segmentation model (input {shape_in}, output "
                           f"{shape_out}); pass a model written by petseg-train")
     return model
+
+
+class KerasSegmenter:
+    """A trained .keras model behind the calls petseg-predict makes on any model (needs TensorFlow).
+
+    Registered as the ``keras`` entry of the ``petseg.model_formats`` entry points (pyproject.toml),
+    through which the core opens it without importing this stage.
+    """
+
+    def __init__(self, path: Path) -> None:
+        try:
+            import keras  # noqa: F401 - only to name the missing piece before any work
+        except ImportError as exc:
+            raise PetsegError(f"{path}: running a .keras model needs TensorFlow (pip install "
+                              "'petseg[train]'); or pass an exported .tflite") from exc
+        self.model = load_keras_model(path)
+        self.image_size = int(self.model.input_shape[1])
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Class ids (N, S, S) for uint8 images (N, S, S, 3)."""
+        logits = self.model.predict(images.astype(np.float32), verbose=0)
+        return np.argmax(logits, axis=-1).astype(np.uint8)
 
 
 def file_sha256(path: Path) -> str:

@@ -22,6 +22,8 @@ import operator
 import numpy as np
 import tensorflow as tf
 
+from .shuffle import depth_to_space
+
 
 def subpixel_transpose_conv(x: tf.Tensor, kernel: np.ndarray, bias: np.ndarray, relu: bool) -> tf.Tensor:
     """Same result as conv2d_transpose(x, 3x3, stride 2, 'same') followed by bias (and ReLU)."""
@@ -38,7 +40,7 @@ def subpixel_transpose_conv(x: tf.Tensor, kernel: np.ndarray, bias: np.ndarray, 
     for inputs, k in parts:
         y = tf.nn.bias_add(tf.nn.conv2d(inputs, tf.constant(np.ascontiguousarray(k)), 1, "VALID"), bias)
         outs.append(tf.nn.relu(y) if relu else y)
-    return tf.nn.depth_to_space(tf.concat(outs, axis=-1), 2)
+    return depth_to_space(tf.concat(outs, axis=-1), 2)
 
 
 # Output parity -> [(kernel tap, input offset)]: parity 0 reads taps 0 (pixel m) and 2 (pixel m-1).
@@ -58,4 +60,4 @@ def col2im_transpose_conv(x: tf.Tensor, kernel: np.ndarray, bias: np.ndarray) ->
             terms = [shifted[dr, dc][..., (tr * 3 + tc) * cout:(tr * 3 + tc + 1) * cout]
                      for tr, dr in _TAPS[row] for tc, dc in _TAPS[col]]
             parities.append(functools.reduce(operator.add, terms))  # ADD: XNNPACK has no ADD_N
-    return tf.nn.depth_to_space(tf.nn.bias_add(tf.concat(parities, axis=-1), np.tile(bias, 4)), 2)
+    return depth_to_space(tf.nn.bias_add(tf.concat(parities, axis=-1), np.tile(bias, 4)), 2)

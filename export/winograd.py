@@ -19,6 +19,8 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from .shuffle import depth_to_space
+
 
 class _Term(NamedTuple):
     source: str  # which difference of the pair's inputs d0, d1, d2 it multiplies
@@ -80,4 +82,4 @@ def winograd_transpose_conv(x: tf.Tensor, kernel: np.ndarray, bias: np.ndarray, 
         phases.append(tf.nn.relu(total) if relu else total)
     # XNNPACK's CONCATENATION takes at most 5 inputs; 16 at once would run outside the delegate.
     rows = [tf.concat(phases[u * 4:u * 4 + 4], axis=-1) for u in range(4)]
-    return tf.nn.depth_to_space(tf.concat(rows, axis=-1), 4)
+    return depth_to_space(tf.concat(rows, axis=-1), 4)

@@ -234,7 +234,8 @@ def test_mediapipe_agrees_on_real_photos(pretrained_tiny_model, shared_data, tmp
         options = vision.ImageSegmenterOptions(base_options=BaseOptions(model_asset_path=str(path)),
                                                output_category_mask=True)
         with vision.ImageSegmenter.create_from_options(options) as segmenter:
+            # numpy_view() looks into MediaPipe's buffer, which dies with the result: copy it.
             masks = np.stack([segmenter.segment(mp.Image(image_format=mp.ImageFormat.SRGB,
                                                          data=np.ascontiguousarray(p)))
-                              .category_mask.numpy_view().reshape(64, 64) for p in photos])
+                              .category_mask.numpy_view().reshape(64, 64).copy() for p in photos])
         assert np.mean(masks == ours) >= 0.995, variant

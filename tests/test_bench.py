@@ -104,13 +104,21 @@ def test_truncated_model_is_refused_without_crashing(variants, tmp_path, capsys)
     assert "cannot be benchmarked" in err and len(err.strip().splitlines()) == 1
 
 
-def test_onnx_variants_sit_in_the_same_table(tiny_model, tmp_path):
+@pytest.fixture(scope="module")
+def runtimes(tiny_model, tmp_path_factory):
+    """Every variant the TFLite-against-ONNX-Runtime comparison (benchmark/compare.py) times."""
     pytest.importorskip("onnxruntime")
+    from petseg.benchmark.compare import VARIANTS
     from petseg.export.cli import main
 
-    out = tmp_path / "v"
-    assert main(["--model", str(tiny_model), "--quantize", "fp32,onnx,onnx-int8", "--out", str(out),
+    out = tmp_path_factory.mktemp("runtimes")
+    assert main(["--model", str(tiny_model), "--quantize", ",".join(VARIANTS), "--out", str(out),
                  "--calibration-samples", "8", "--verify-images", "2", "--max-drop", "off"]) == 0
+    return out
+
+
+def test_onnx_variants_sit_in_the_same_table(runtimes, tmp_path):
+    out = runtimes
     meta = json.loads((out / "petseg_onnx-int8.json").read_text())
     assert meta["verification"]["agreement"] > 0.8 and meta["calibration"]["split"] == "train"
     proc = bench([out / "petseg_fp32.tflite", out / "petseg_onnx.onnx", out / "petseg_onnx-int8.onnx",
@@ -121,3 +129,80 @@ def test_onnx_variants_sit_in_the_same_table(tiny_model, tmp_path):
     assert rows["onnx"]["runtime"].startswith("onnxruntime") and rows["onnx"]["speedup"] == 1
     assert rows["fp32"]["runtime"].startswith("ai-edge-litert") and rows["fp32"]["speedup"] > 0
     assert rows["onnx-int8"]["agreement"] > 0.8
+
+
+def test_warnings_come_from_what_is_measured(tiny_model, tmp_path, capsys):
+    from petseg.export.cli import main
+
+    out = tmp_path / "v"
+    assert run_cli(main, ["--model", str(tiny_model), "--quantize", "fp32,dynamic,fp16", "--out", str(out),
+                          "--verify-images", "2", "--max-drop", "off"]) == 0
+    summary = capsys.readouterr().out  # the export measures agreement, not speed: no verdicts on it
+    assert not any(s in summary for s in ("reference kernels", "use int8 instead", "dequantised on CPU"))
+    proc = bench([out / "petseg_dynamic.tflite", out / "petseg_fp16.tflite", "--runs", "5", "--warmup", "1",
+                  "--min-seconds", "0", "--limit", "2", "--json", tmp_path / "b.json"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    notes = [line for line in proc.stdout.splitlines() if line.startswith("note: ")]
+    records = json.loads((tmp_path / "b.json").read_text())["results"]
+    reference = next(r for r in records if r["variant"] == "fp32")
+    for r in records:
+        heavy = {op for op in r["outside_delegate"] if "CONV" in op or op == "FULLY_CONNECTED"}
+        flagged_ops = [n for n in notes if n.startswith(f"note: {r['variant']}: ") and "outside XNNPACK" in n]
+        assert bool(flagged_ops) == bool(heavy), (r["variant"], notes)
+        assert all(op in flagged_ops[0] for op in heavy)
+        slower = r is not reference and r["min_ms"] > reference["median_ms"]
+        flagged_slow = [n for n in notes if n.startswith(f"note: {r['variant']} at ") and "speed" in n]
+        assert bool(flagged_slow) == slower, (r["variant"], notes, r["min_ms"], reference["median_ms"])
+    assert any("DEPTHWISE_CONV_2D" in n for n in notes)  # the dynamic variant's measured weak spot
+
+
+def test_rows_name_same_variant_files_apart(tmp_path):
+    from petseg.benchmark.measure import Measurement
+    from petseg.benchmark.report import rows
+
+    latency = {"macs": 0, "outside_delegate": {}, "runtime": "x", "init_ms": 1, "first_ms": 1, "runs": 1,
+               "median_ms": 1, "mean_ms": 1, "p90_ms": 1, "p99_ms": 1, "std_ms": 0, "min_ms": 1,
+               "peak_mb": 1, "input_dtype": "uint8"}
+    paths = [tmp_path / d / "petseg_int8.tflite" for d in ("converter", "aeq")]
+    paths.append(tmp_path / "petseg_fp32.tflite")
+    for path in paths:
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"x")
+    results = [Measurement(p, 1, latency, metadata={"variant": p.stem.removeprefix("petseg_")})
+               for p in paths]
+    assert [r["variant"] for r in rows(results)] == ["converter/petseg_int8", "aeq/petseg_int8", "fp32"]
+
+
+def test_compare_times_every_runtime_in_one_table(runtimes, tmp_path):
+    from petseg.benchmark.compare import VARIANTS
+
+    reports = tmp_path / "reports"
+    proc = subprocess.run([sys.executable, "-m", "petseg.benchmark.compare", "--skip-export", "--out",
+                           str(runtimes), "--reports", str(reports), "--threads", "1", "--runs", "2",
+                           "--min-seconds", "0", "--limit", "4"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "speed-up below = ONNX Runtime fp32 latency" in proc.stdout
+    results = json.loads((reports / "runtimes.json").read_text())["results"]
+    rows = {r["variant"]: r for r in results}
+    assert sorted(rows) == sorted(VARIANTS) and {r["threads"] for r in results} == {1}
+    # ONNX Runtime fp32 is the reference: the other rows are measured against it.
+    assert rows["onnx"]["speedup"] == 1 and rows["onnx"]["agreement"] == 1
+    assert all(r["speedup"] > 0 and r["agreement"] is not None for r in results)
+    assert (reports / "runtimes.md").read_text().count("\n| ") == len(VARIANTS) + 2  # + header, rule
+    assert (reports / "runtimes.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_compare_exports_what_it_times(tmp_path, monkeypatch, capsys):
+    # Without --skip-export it runs petseg-export on the model for every variant it then times.
+    import petseg.benchmark.compare as compare
+
+    calls = []
+    monkeypatch.setattr(compare.subprocess, "run",
+                        lambda cmd: calls.append(cmd) or subprocess.CompletedProcess(cmd, 1))
+    model = tmp_path / "petseg.keras"
+    assert run_cli(compare.main, ["--model", str(model), "--out", str(tmp_path / "c"), "--verbose"]) == 2
+    assert "the export step failed" in capsys.readouterr().err
+    (cmd,) = calls
+    assert cmd[1:3] == ["-m", "petseg.export.cli"] and cmd[cmd.index("--model") + 1] == str(model)
+    assert cmd[cmd.index("--quantize") + 1] == ",".join(compare.VARIANTS)
+    assert cmd[cmd.index("--out") + 1] == str(tmp_path / "c") and "--verbose" in cmd

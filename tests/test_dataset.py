@@ -108,3 +108,85 @@ def test_shared_slice_copes_with_its_real_quirks(shared_data):
     # 300 trainval + 298 test listed; the 3 .mat files are stray, nothing else is skipped.
     assert sum(data.counts().values()) == 598
     assert data.skipped == {"stray files": 3}
+
+
+def _phone_photo(path, stored=(50, 30), orientation=6):
+    """A JPEG stored ``stored`` (width, height) whose EXIF says to rotate it for display, as phones do.
+
+    The stored picture's left tenth is white, so the displayed picture shows where it went.
+    """
+    pixels = np.zeros((stored[1], stored[0], 3), np.uint8)
+    pixels[:, : stored[0] // 10] = 255
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # Orientation tag
+    Image.fromarray(pixels).save(path, quality=95, exif=exif)
+    return path
+
+
+@pytest.mark.parametrize("orientation, white_edge", [(6, "top"), (8, "bottom")])
+def test_exif_orientation_is_applied_when_reading(tmp_path, orientation, white_edge):
+    from petseg.dataset import load_rgb
+
+    image = np.asarray(load_rgb(_phone_photo(tmp_path / "phone.jpg", orientation=orientation)))
+    assert image.shape[:2] == (50, 30)  # displayed portrait, stored landscape
+    # 6 turns the stored picture clockwise for display (its left edge goes to the top); 8 the other way.
+    edge = image[:3] if white_edge == "top" else image[-3:]
+    assert edge.mean() > 200 and image[20:30].mean() < 30
+
+
+def test_dataset_reader_rotates_phone_photos_to_match_their_trimaps(official_dir):
+    # A user's own photo, stored sideways with an EXIF rotation; its trimap is drawn as displayed.
+    name = "Synthetic_trainval_0"
+    path = official_dir / "images" / f"{name}.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.open(path).transpose(Image.Transpose.ROTATE_90).save(path, exif=exif)
+    data = load_dataset(str(official_dir), 64, val_fraction=0.1)
+    assert not data.skipped and sum(data.counts().values()) == 14
+    reread = dict(zip(data["train"].names + data["val"].names,
+                      np.concatenate([data["train"].images, data["val"].images])))[name]
+    # What a viewer shows: the stored pixels turned clockwise, as the tag says.
+    shown = Image.open(path).convert("RGB").transpose(Image.Transpose.ROTATE_270)
+    assert np.array_equal(reread, np.asarray(shown.resize((64, 64), Image.BILINEAR)))
+
+
+@pytest.mark.slow
+def test_tfds_source_reads_classes_splits_and_names_like_the_official_layout(tmp_path, monkeypatch):
+    # The online path, offline: TFDS's own oxford_iiit_pet builder prepares a local TFDS_DATA_DIR
+    # from official-layout files (only its download is redirected), then --data tfds reads it.
+    pytest.importorskip("tensorflow_datasets")
+    from unittest import mock
+
+    from petseg.dataset import import_tfds
+    from petseg.synthetic import write_official_layout
+
+    tfds = import_tfds()
+
+    root = write_official_layout(tmp_path / "archive", n_trainval=10, n_test=4, size=64, seed=5)
+    data_dir = tmp_path / "tfds"
+    builder = tfds.builder("oxford_iiit_pet", data_dir=str(data_dir))
+    with mock.patch.object(tfds.download.DownloadManager, "download_and_extract",
+                           lambda self, urls: {key: str(root) for key in urls}):
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+    monkeypatch.setenv("TFDS_DATA_DIR", str(data_dir))
+
+    online = load_dataset("tfds", 64, val_fraction=0.2, seed=3)
+    local = load_dataset(str(root), 64, val_fraction=0.2, seed=3)
+    # TFDS's train split is the official trainval list, its test split the test list.
+    assert online.counts() == local.counts() == {"train": 8, "val": 2, "test": 4}
+    assert not set(online["train"].names) & set(online["val"].names)
+    assert online["val"].names == load_dataset("tfds", 64, val_fraction=0.2, seed=3)["val"].names
+
+    def by_name(data, splits):
+        return {name: (image, mask) for s in splits
+                for name, image, mask in zip(data[s].names, data[s].images, data[s].masks)}
+
+    for splits in (("train", "val"), ("test",)):
+        tfds_read, dir_read = by_name(online, splits), by_name(local, splits)
+        assert sorted(tfds_read) == sorted(dir_read), splits  # names as in the official lists
+        for name, (image, mask) in tfds_read.items():
+            # Trimap 1/2/3 (pet/background/border) -> class 0/1/2, the same pixels either way.
+            assert np.array_equal(mask, dir_read[name][1]), name
+            # TFDS decodes the JPEG with TensorFlow, the reader with Pillow: near-identical pixels.
+            assert np.abs(image.astype(int) - dir_read[name][0].astype(int)).mean() < 2, name
+    assert set(np.unique(online["test"].masks)) == {0, 1, 2}

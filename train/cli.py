@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from petseg.dataset import SOURCES_HELP
-from petseg.errors import PetsegError, run_cli
-
-# TensorFlow's C++ start-up chatter would bury the one line a user needs; set before TF loads.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from petseg.errors import PetsegError
+from petseg.quiet import VERBOSE_HELP, quiet_cli
 
 DEFAULTS_NOTE = ("The defaults are the measured recipe (see README): ImageNet encoder fine-tuned with "
-                 "its batch norms frozen, flip/zoom/colour augmentation, Adam with cosine decay, batch 64.")
+                 "its batch norms frozen, flip/zoom/colour augmentation, Adam with cosine decay, batch 64. "
+                 "Each --size has its own epochs and learning rate, tuned on validation images.")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .recipe import Recipe
+    from .recipe import Recipe, size_defaults
+    from .sizes import DEFAULT_SIZE, SIZES
 
     d = Recipe()
     p = argparse.ArgumentParser(prog="petseg-train", description=__doc__, epilog=DEFAULTS_NOTE,
@@ -27,15 +26,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="tfds", help=f"dataset: {SOURCES_HELP}")
     p.add_argument("--out", type=Path, default=Path("models"), help="directory for the artifacts")
     p.add_argument("--image-size", type=int, default=128, help="square input size, a multiple of 32")
+    p.add_argument("--size", default=DEFAULT_SIZE, metavar="{" + ",".join(SIZES) + "}",
+                   help="model size: seed is the tutorial's U-Net; small and tiny keep its encoder with "
+                        "cheaper decoders (README, 'Model sizes')")
     p.add_argument("--encoder-weights", default=d.encoder_weights,
                    help="'imagenet' (download), 'none', or PATH to a MobileNetV2 no-top .weights.h5")
     p.add_argument("--fine-tune", action=argparse.BooleanOptionalAction, default=d.fine_tune,
                    help="also train the encoder")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--learning-rate", type=float, default=d.learning_rate, help="peak learning rate")
+    # Unset: the --size's own value (recipe.SIZE_RECIPES), listed in the help.
+    per_size = {"default": argparse.SUPPRESS}
+    p.add_argument("--epochs", type=int, help=f"default per size: {size_defaults('epochs')}", **per_size)
+    p.add_argument("--batch-size", type=int, help=f"default per size: {size_defaults('batch_size')}",
+                   **per_size)
+    p.add_argument("--learning-rate", type=float, **per_size,
+                   help=f"peak learning rate; default per size: {size_defaults('learning_rate')}")
     p.add_argument("--max-zoom", type=float, default=d.max_zoom,
                    help="largest random zoom for augmentation (1 = flips and colour only)")
+    p.add_argument("--bn-momentum", type=float, default=None,
+                   help="momentum of the batch norms that train: the decoder's, and the encoder's "
+                        "too without pretrained weights (default 0.9, or 0.7 without pretrained weights)")
     p.add_argument("--val-fraction", type=float, default=0.1,
                    help="share of trainval held out for validation (the test split is never used to choose)")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -44,19 +53,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distribute", choices=("none", "mirrored", "multiworker"), default="none",
                    help="tf.distribute: MirroredStrategy over local GPUs, or MultiWorkerMirroredStrategy "
                         "across hosts configured by TF_CONFIG")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    p.add_argument("--debug", action="store_true", help="show tracebacks (and what --verbose shows)")
     return p
 
 
 def _check(args: argparse.Namespace) -> None:
-    if args.epochs < 1:
+    if args.epochs is not None and args.epochs < 1:
         raise PetsegError(f"--epochs {args.epochs} must be at least 1")
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         raise PetsegError(f"--batch-size {args.batch_size} must be at least 1")
+    if args.learning_rate is not None and not args.learning_rate > 0:
+        raise PetsegError(f"--learning-rate {args.learning_rate} must be above 0, e.g. 1e-3")
     if not 0 < args.val_fraction < 1:
         raise PetsegError(f"--val-fraction {args.val_fraction} must lie between 0 and 1, e.g. 0.1")
+    if args.bn_momentum is not None and not 0 <= args.bn_momentum < 1:
+        raise PetsegError(f"--bn-momentum {args.bn_momentum} must lie in [0, 1), e.g. 0.9")
     if args.max_zoom < 1:
         raise PetsegError(f"--max-zoom {args.max_zoom} must be at least 1")
+    if args.resume and args.distribute == "multiworker":
+        raise PetsegError("--resume does not work with --distribute multiworker (only the chief keeps "
+                          "its checkpoints); start the run again without --resume")
+    from .sizes import get_size
+
+    get_size(args.size).encoder_size(args.image_size)  # an unknown size, or one that does not fit
     weights = args.encoder_weights
     if weights not in ("imagenet", "none") and not Path(weights).is_file():
         raise PetsegError(f"--encoder-weights {weights}: no such file; pass 'imagenet', 'none' "
@@ -65,23 +85,30 @@ def _check(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for name in ("epochs", "batch_size", "learning_rate"):  # unset: the size's own (per_size above)
+        vars(args).setdefault(name, None)
     _check(args)
     from petseg.dataset import load_dataset
 
     data = load_dataset(args.data, args.image_size, val_fraction=args.val_fraction, seed=args.seed)
     print(data.summary())
     from .distribute import make_strategy
-    from .recipe import Recipe
+    from .recipe import recipe_for
     from .trainer import METADATA_FILE, MODEL_FILE, train
 
-    strategy, is_chief = make_strategy(args.distribute)
+    distribution = make_strategy(args.distribute)
     if args.distribute != "none":
-        print(f"{type(strategy).__name__} over {strategy.num_replicas_in_sync} replicas")
-    recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                    fine_tune=args.fine_tune, max_zoom=args.max_zoom, seed=args.seed,
-                    encoder_weights=args.encoder_weights)
-    metrics = train(data, recipe, args.out, resume=args.resume, strategy=strategy, is_chief=is_chief,
+        print(f"{type(distribution.strategy).__name__.lstrip('_')} over "
+              f"{distribution.strategy.num_replicas_in_sync} replicas")
+    recipe = recipe_for(args.size, epochs=args.epochs, batch_size=args.batch_size,
+                        learning_rate=args.learning_rate, fine_tune=args.fine_tune, max_zoom=args.max_zoom,
+                        seed=args.seed, encoder_weights=args.encoder_weights, bn_momentum=args.bn_momentum)
+    metrics = train(data, recipe, args.out, resume=args.resume, distribution=distribution,
                     val_fraction=args.val_fraction)
+    if metrics is None:
+        print(f"worker {distribution.task}: training done; the chief (worker 0) writes the model "
+              "and its metadata")
+        return 0
     test = metrics["test"]
     per_class = ", ".join(f"{k} {v:.3f}" for k, v in test["per_class_iou"].items() if v is not None)
     print(f"test ({test['images']} images): pixel accuracy {test['pixel_accuracy']:.4f}, "
@@ -91,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(run_cli(main, prog="petseg-train"))
+    sys.exit(quiet_cli(main, prog="petseg-train"))
 
 
 if __name__ == "__main__":

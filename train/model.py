@@ -10,10 +10,12 @@ from keras import layers
 from petseg.errors import PetsegError
 from petseg.labels import NUM_CLASSES
 
+from .sizes import DEFAULT_SIZE, Size, get_size
+
 # Encoder activations the decoder reuses, from fine (64x64 at 128 input) to coarse (4x4).
 SKIP_LAYERS = ("block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu",
                "block_13_expand_relu", "block_16_project")
-DECODER_FILTERS = (512, 256, 128, 64)
+DECODER_FILTERS = get_size("seed").decoder_filters
 ENCODER_NAME = "encoder"
 
 
@@ -49,37 +51,88 @@ def _load_encoder_weights(base: keras.Model, path: Path) -> None:
                           "weights file for MobileNetV2(alpha=1.0, include_top=False)") from exc
 
 
-def upsample(filters: int, name: str) -> keras.Sequential:
+def upsample(filters: int, name: str, bn_momentum: float = 0.9) -> keras.Sequential:
     """Double the resolution: transposed conv (no bias, batch norm follows), batch norm, ReLU."""
     return keras.Sequential([
         layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=False,
                                kernel_initializer=keras.initializers.RandomNormal(0.0, 0.02)),
-        # Momentum 0.9, not Keras' 0.99: a small dataset gives few steps per epoch, and with 0.99
-        # the moving statistics used at inference lag the weights for dozens of epochs.
-        layers.BatchNormalization(momentum=0.9),
+        layers.BatchNormalization(momentum=bn_momentum),  # see Recipe.bn_momentum
         layers.ReLU(),
     ], name=name)
 
 
-def build_unet(image_size: int = 128, encoder_weights: str = "imagenet",
-               fine_tune: bool = False) -> keras.Model:
+def _pointwise_up(filters: int, bn_momentum: float) -> list[layers.Layer]:
+    # The 1x1 conv runs before the resize: at the low resolution it costs a quarter.
+    return [layers.Conv2D(filters, 1, use_bias=False), layers.BatchNormalization(momentum=bn_momentum),
+            layers.ReLU(), layers.UpSampling2D(2, interpolation="bilinear")]
+
+
+def bilinear_upsample(filters: int, name: str, bn_momentum: float = 0.9) -> keras.Sequential:
+    """Double the resolution cheaply: 1x1 conv, batch norm, ReLU, bilinear x2 (sizes.py says why)."""
+    return keras.Sequential(_pointwise_up(filters, bn_momentum), name=name)
+
+
+def separable_upsample(filters: int, name: str, bn_momentum: float = 0.9) -> keras.Sequential:
+    """bilinear_upsample after a 3x3 depthwise conv, batch norm and ReLU: some spatial context."""
+    return keras.Sequential([
+        layers.DepthwiseConv2D(3, padding="same", use_bias=False),
+        layers.BatchNormalization(momentum=bn_momentum),
+        layers.ReLU(),
+        *_pointwise_up(filters, bn_momentum),
+    ], name=name)
+
+
+BLOCKS = {"transpose": upsample, "bilinear": bilinear_upsample, "separable": separable_upsample}
+
+
+def build_unet(image_size: int = 128, encoder_weights: str = "imagenet", fine_tune: bool = False,
+               train_encoder_bn: bool | None = None, bn_momentum: float = 0.9,
+               size: str = DEFAULT_SIZE) -> keras.Model:
     """The segmentation model; it takes raw 0..255 RGB and returns per-pixel logits.
 
     Scaling to [-1, 1] happens inside the model, as MobileNetV2's ImageNet
-    weights expect, so exported models take camera bytes directly.
+    weights expect, so exported models take camera bytes directly. The encoder's
+    batch norms train when ``train_encoder_bn`` (default: without pretrained weights),
+    see Recipe. ``size`` picks the decoder (sizes.py); ``seed`` is the tutorial's U-Net.
     """
+    spec = get_size(size)
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = layers.Rescaling(1 / 127.5, offset=-1.0, name="to_minus1_1")(inputs)
-    encoder = build_encoder(image_size, encoder_weights)
+    encoder_size = spec.encoder_size(image_size)
+    if encoder_size != image_size:
+        # An exact 2x2 average at scale 0.5 (half-pixel centres), and unlike AVERAGE_POOL_2D
+        # XNNPACK runs it in int8.
+        x = layers.Resizing(encoder_size, encoder_size, interpolation="bilinear", name="encoder_input")(x)
+    encoder = build_encoder(encoder_size, encoder_weights)
     encoder.trainable = fine_tune
+    if train_encoder_bn is None:
+        train_encoder_bn = encoder_weights == "none"
     for layer in encoder.layers:
-        # Fine-tuning or not, the encoder's batch norms keep their ImageNet statistics: batches of
-        # a few hundred pets are too small to re-estimate them.
         if isinstance(layer, layers.BatchNormalization):
-            layer.trainable = False
+            layer.trainable = train_encoder_bn
+            if train_encoder_bn:
+                layer.momentum = bn_momentum
     *skips, x = encoder(x)
-    for filters, skip in zip(DECODER_FILTERS, reversed(skips)):
-        x = upsample(filters, name=f"up_{filters}")(x)
+    for kind, filters, skip in zip(spec.blocks, spec.decoder_filters, reversed(skips)):
+        x = BLOCKS[kind](filters, name=f"up_{filters}", bn_momentum=bn_momentum)(x)
         x = layers.Concatenate(name=f"skip_{filters}")([x, skip])
-    logits = layers.Conv2DTranspose(NUM_CLASSES, 3, strides=2, padding="same", name="logits")(x)
-    return keras.Model(inputs, logits, name="petseg_unet")
+    name = "petseg_unet" if spec.name == "seed" else f"petseg_unet_{spec.name}"
+    return keras.Model(inputs, _head(x, spec, image_size), name=name)
+
+
+def _head(x: keras.KerasTensor, spec: Size, image_size: int) -> keras.KerasTensor:
+    """Per-pixel logits at the image size from the last decoder features."""
+    if spec.head == "transpose":
+        resize = x.shape[1] * 2 != image_size
+        x = layers.Conv2DTranspose(NUM_CLASSES, 3, strides=2, padding="same",
+                                   name="head" if resize else "logits")(x)
+    else:
+        resize = True
+        x = layers.Conv2D(NUM_CLASSES, 1, name="head")(x)
+    if not resize:
+        return x
+    # Logits are smooth at this scale (DeepLab resizes them 4x): bilinear is enough, and cheap.
+    factor = image_size // x.shape[1]
+    if factor * x.shape[1] == image_size:
+        return layers.UpSampling2D(factor, interpolation="bilinear", name="logits")(x)
+    return layers.Resizing(image_size, image_size, interpolation="bilinear", name="logits")(x)

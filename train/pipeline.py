@@ -8,6 +8,10 @@ import tensorflow as tf
 
 from petseg.dataset import Split
 
+# Class ids leave the pipeline as int32, not uint8: under MultiWorkerMirroredStrategy Keras reduces a
+# batch across workers to build the model, and the cross-worker collectives carry no uint8.
+CLASS_DTYPE = tf.int32
+
 
 def augment(image: tf.Tensor, mask: tf.Tensor, size: int, max_zoom: float) -> tuple[tf.Tensor, tf.Tensor]:
     """Flip, zoom-and-crop and colour jitter, applied identically to image and mask."""
@@ -26,7 +30,7 @@ def augment(image: tf.Tensor, mask: tf.Tensor, size: int, max_zoom: float) -> tu
     image = tf.image.random_brightness(image, 25.0)
     image = tf.image.random_contrast(image, 0.8, 1.2)
     image = tf.image.random_saturation(image, 0.8, 1.2)
-    return tf.clip_by_value(image, 0.0, 255.0), tf.cast(mask[..., 0], tf.uint8)
+    return tf.clip_by_value(image, 0.0, 255.0), tf.cast(mask[..., 0], CLASS_DTYPE)
 
 
 PARALLEL_CALLS = min(4, os.cpu_count() or 1)  # augmentation threads; the autotuner is off (below)
@@ -38,6 +42,8 @@ def _fixed_threads(ds: tf.data.Dataset) -> tf.data.Dataset:
     # the epochs (24 s -> 40 s). Fixed parallelism needs no autotuner, and every epoch takes 24 s.
     options = tf.data.Options()
     options.autotune.enabled = False
+    # In-memory data has no files to split between workers: each one keeps its share of every batch.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options)
 
 
@@ -51,4 +57,5 @@ def training_dataset(split: Split, batch_size: int, seed: int, max_zoom: float =
 
 def eval_dataset(split: Split, batch_size: int) -> tf.data.Dataset:
     ds = tf.data.Dataset.from_tensor_slices((split.images, split.masks)).cache()
-    return _fixed_threads(ds.map(lambda x, y: (tf.cast(x, tf.float32), y)).batch(batch_size).prefetch(2))
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, CLASS_DTYPE)))
+    return _fixed_threads(ds.batch(batch_size).prefetch(2))

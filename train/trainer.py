@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,10 +20,13 @@ from petseg.environment import versions
 from petseg.labels import CLASSES
 
 from .checkpoint import EpochCheckpoint, load_state
+from .distribute import Distribution
 from .evaluate import evaluate
+from .macs import keras_macs
 from .model import build_unet
 from .pipeline import eval_dataset, training_dataset
 from .recipe import Recipe
+from .sizes import get_size
 
 MODEL_FILE = "petseg.keras"
 METADATA_FILE = "petseg.json"
@@ -30,45 +36,74 @@ CHECKPOINTS = ".checkpoints"
 
 
 def train(data: Dataset, recipe: Recipe, out: Path, resume: bool = False,
-          strategy: tf.distribute.Strategy | None = None, is_chief: bool = True,
-          val_fraction: float = 0.1) -> dict:
-    """Train, evaluate the best epoch on the test split, and write the artifacts to ``out``."""
-    out = atomic.ensure_dir(Path(out))
+          distribution: Distribution | None = None, val_fraction: float = 0.1) -> dict | None:
+    """Train, evaluate the best epoch on the test split, and write the artifacts to ``out``.
+
+    Under MultiWorkerMirroredStrategy every worker trains and checkpoints (saving takes all
+    of them), but only the chief writes into ``out``; the others checkpoint into a scratch
+    directory, write nothing else, and return None.
+    """
+    distribution = distribution or Distribution(tf.distribute.get_strategy())
     keras.utils.set_random_seed(recipe.seed)
-    strategy = strategy or tf.distribute.get_strategy()
-    ckpt_dir = out / CHECKPOINTS
+    with _checkpoint_dir(out, distribution.chief) as ckpt_dir:
+        state = _start_state(ckpt_dir, resume, recipe)
+        with distribution.strategy.scope():
+            model = (keras.saving.load_model(ckpt_dir / state["last"]) if state
+                     else _compiled_model(data, recipe))
+        checkpoint = EpochCheckpoint(ckpt_dir, state)
+        seconds = _fit(model, data, recipe, checkpoint, state)
+        if not distribution.chief:
+            return None
+        best = keras.saving.load_model(ckpt_dir / checkpoint.state["best"], compile=False)
+        metrics = {split: evaluate(best, data[split]) for split in ("val", "test")}
+        _write_artifacts(out, best, data, recipe, checkpoint.state, metrics, seconds, val_fraction,
+                         distribution.record())
+    return metrics
+
+
+@contextlib.contextmanager
+def _checkpoint_dir(out: Path, chief: bool) -> Iterator[Path]:
+    """The chief's checkpoints live beside its artifacts (and go once they are written); another
+    worker's in a scratch directory that is gone when it finishes."""
+    if not chief:
+        with tempfile.TemporaryDirectory(prefix="petseg-worker-") as scratch:
+            yield Path(scratch)
+        return
+    ckpt_dir = atomic.ensure_dir(Path(out)) / CHECKPOINTS
+    yield ckpt_dir
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+
+
+def _start_state(ckpt_dir: Path, resume: bool, recipe: Recipe) -> dict | None:
     state = load_state(ckpt_dir) if resume else None
     if resume and state is None:
         print(f"no checkpoint in {ckpt_dir}; starting from epoch 1")
     if not resume and ckpt_dir.exists():
         shutil.rmtree(ckpt_dir)
-    with strategy.scope():
-        model = (keras.saving.load_model(ckpt_dir / state["last"]) if state
-                 else _compiled_model(data, recipe))
-    first_epoch = state["epoch"] if state else 0
     if state:
-        print(f"resuming after epoch {first_epoch} of {recipe.epochs}")
-    else:
+        print(f"resuming after epoch {state['epoch']} of {recipe.epochs}")
+    return state
+
+
+def _fit(model: keras.Model, data: Dataset, recipe: Recipe, checkpoint: EpochCheckpoint,
+         state: dict | None) -> float:
+    """Run the remaining epochs; the training seconds, including those before a resume."""
+    first_epoch = state["epoch"] if state else 0
+    if not state:
         model.summary(line_length=100, expand_nested=False)
-    checkpoint = EpochCheckpoint(ckpt_dir, state)
     started = time.perf_counter()
     if first_epoch < recipe.epochs:
         model.fit(training_dataset(data["train"], recipe.batch_size, recipe.seed, recipe.max_zoom),
                   validation_data=eval_dataset(data["val"], recipe.batch_size),
                   epochs=recipe.epochs, initial_epoch=first_epoch, verbose=2,
                   shuffle=False,  # the tf.data pipeline shuffles; this only silences Keras' warning
-                  callbacks=[checkpoint] if is_chief else [])
-    seconds = time.perf_counter() - started + sum(r["seconds"] for r in (state or {}).get("history", []))
-    best = keras.saving.load_model(ckpt_dir / checkpoint.state["best"], compile=False)
-    metrics = {split: evaluate(best, data[split]) for split in ("val", "test")}
-    if is_chief:
-        _write_artifacts(out, best, data, recipe, checkpoint.state, metrics, seconds, val_fraction)
-        shutil.rmtree(ckpt_dir, ignore_errors=True)
-    return metrics
+                  callbacks=[checkpoint])
+    return time.perf_counter() - started + sum(r["seconds"] for r in (state or {}).get("history", []))
 
 
 def _compiled_model(data: Dataset, recipe: Recipe) -> keras.Model:
-    model = build_unet(data.image_size, recipe.encoder_weights, recipe.fine_tune)
+    model = build_unet(data.image_size, recipe.encoder_weights, recipe.fine_tune, recipe.train_encoder_bn,
+                       recipe.bn_momentum, size=recipe.size)
     steps = max(1, int(np.ceil(len(data["train"]) / recipe.batch_size))) * recipe.epochs
     # Cosine decay to zero over the whole run: big steps early, fine ones at the end.
     schedule = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps)
@@ -79,7 +114,7 @@ def _compiled_model(data: Dataset, recipe: Recipe) -> keras.Model:
 
 
 def _write_artifacts(out: Path, model: keras.Model, data: Dataset, recipe: Recipe, state: dict,
-                     metrics: dict, seconds: float, val_fraction: float) -> None:
+                     metrics: dict, seconds: float, val_fraction: float, distribution: dict | None) -> None:
     best_epoch = int(state["best"].split("_")[1].split(".")[0])
     with atomic.atomic_path(out / MODEL_FILE, suffix=".keras") as tmp:
         model.save(tmp)
@@ -91,9 +126,12 @@ def _write_artifacts(out: Path, model: keras.Model, data: Dataset, recipe: Recip
         "input": {"dtype": "uint8", "layout": "NHWC RGB", "range": [0, 255],
                   "normalisation": "x / 127.5 - 1, inside the model"},
         "output": {"kind": "logits", "classes": len(CLASSES)},
+        **get_size(recipe.size).record(),  # size, decoder_filters, ... (also recipe.size in exports)
+        "gmac_per_image": round(keras_macs(model) / 1e9, 4),  # the Keras graph's; exports differ
         "data": {"source": data.source, "counts": data.counts(), "skipped": dict(data.skipped),
                  "val_fraction": val_fraction},
         "recipe": asdict(recipe),
+        "distribution": distribution,
         "epochs_run": state["epoch"],
         "best_epoch": best_epoch,
         "train_seconds": round(seconds, 1),

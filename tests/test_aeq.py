@@ -1,0 +1,149 @@
+"""The AI Edge Quantizer path: int8, integer-only, int16x8, weight-only wi8/wi4, and its repairs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ai_edge_quantizer", reason="the train extra (ai-edge-quantizer) is not installed")
+
+from petseg.export.cli import main  # noqa: E402
+from petseg.runtime import TFLiteModel  # noqa: E402
+
+COMMON = ["--calibration-samples", "8", "--verify-images", "2"]
+
+
+@pytest.fixture(scope="module")
+def aeq_exports(tiny_model, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("aeq")
+    assert main(["--model", str(tiny_model), "--quantize", "int8,wi8,wi4", "--quantizer", "aeq",
+                 "--out", str(out), *COMMON, "--max-drop", "off"]) == 0
+    assert main(["--model", str(tiny_model), "--quantize", "fp32", "--decoder", "subpixel",
+                 "--out", str(out / "subpixel"), *COMMON]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def float_graph(tiny_model):
+    from petseg.export.aeq_variants import float_graph
+    from petseg.export.source import load_keras_model
+
+    return float_graph(load_keras_model(tiny_model), reshaped=True)
+
+
+@pytest.fixture(scope="module")
+def calib():
+    from petseg.dataset import load_dataset
+
+    return load_dataset("synthetic:24", 64, splits=("train",))["train"].images[:8]
+
+
+def _tensor_types(model: TFLiteModel) -> set[str]:
+    return {np.dtype(t["dtype"]).name for t in model.interpreter.get_tensor_details()}
+
+
+def test_aeq_int8_takes_camera_bytes_and_runs_in_xnnpack(aeq_exports):
+    meta = json.loads((aeq_exports / "petseg_int8.json").read_text())
+    assert meta["quantizer"].startswith("ai-edge-quantizer") and meta["verification"]["agreement"] > 0.9
+    assert meta["input"]["dtype"] == "uint8" and meta["input"]["quantization"] == [1.0, 0]
+    model = TFLiteModel(aeq_exports / "petseg_int8.tflite")
+    assert set(model.outside_delegate()) <= {"QUANTIZE", "ADD"}
+    # The reshaped depth-to-space leaves no float island behind: the only float is nowhere.
+    assert "float32" not in _tensor_types(model)
+
+
+def test_integer_only_fallback_gives_int16_not_float(float_graph, calib):
+    from petseg.export import aeq
+
+    ranges = aeq.calibrate(float_graph, calib)
+    layer = aeq.weighted_layers(float_graph)[1][0]
+    for how, expected in (("int16", "int16"), ("float", "float32")):
+        from petseg.export.verify import _as_file
+
+        with _as_file(aeq.quantize(float_graph, "int8", ranges, "uint8", {layer: how}), ".tflite") as path:
+            types = _tensor_types(TFLiteModel(path))
+        assert expected in types
+        assert ("float32" in types) == (how == "float")
+
+
+def test_integer_only_export_writes_no_float_tensor(tiny_model, tmp_path):
+    assert main(["--model", str(tiny_model), "--quantize", "int8", "--quantizer", "aeq", "--integer-only",
+                 "--out", str(tmp_path), *COMMON, "--max-drop", "100", "--min-agreement", "0"]) == 0
+    meta = json.loads((tmp_path / "petseg_int8.json").read_text())
+    assert meta["integer_only"] is True and meta["fallback"]["kind"] == "int16"
+    assert "float32" not in _tensor_types(TFLiteModel(tmp_path / "petseg_int8.tflite"))
+
+
+def test_weight_only_variants_are_small_and_verified(aeq_exports):
+    fp32 = (aeq_exports / "subpixel" / "petseg_fp32.tflite").stat().st_size
+    sizes = {v: (aeq_exports / f"petseg_{v}.tflite").stat().st_size for v in ("wi8", "wi4")}
+    assert sizes["wi8"] < 0.3 * fp32 and sizes["wi4"] < 0.2 * fp32
+    for variant in ("wi8", "wi4"):
+        meta = json.loads((aeq_exports / f"petseg_{variant}.json").read_text())
+        assert meta["input"]["dtype"] == "float32" and meta["verification"]["agreement"] > 0.8
+
+
+def test_int16x8_needs_and_gets_the_add_repair(float_graph, calib):
+    from ai_edge_quantizer import quantizer
+
+    from petseg.export import aeq
+    from petseg.export.verify import _as_file
+
+    ranges = aeq.calibrate(float_graph, calib)
+    tool = quantizer.Quantizer(float_graph, aeq.recipe_for("int16x8", "float32"))
+    with aeq._quiet():
+        raw = bytes(tool.quantize(ranges, enable_progress_report=False).quantized_model)
+    with _as_file(raw, ".tflite") as path, pytest.raises(Exception, match="ADD|failed to prepare|shift"):
+        TFLiteModel(path, verified=True)
+    with _as_file(aeq.quantize(float_graph, "int16x8", ranges, "float32"), ".tflite") as path:
+        model = TFLiteModel(path)
+        assert "int16" in _tensor_types(model)
+
+
+@pytest.mark.shared
+def test_dead_channel_biases_stay_in_range(pretrained_tiny_model, calib):
+    """MobileNetV2's ImageNet Conv1 has dead channels whose int32 bias AEQ overflows."""
+    from ai_edge_litert.tools import flatbuffer_utils
+    from ai_edge_quantizer import quantizer
+
+    from petseg.export import aeq
+    from petseg.export.aeq_variants import float_graph
+    from petseg.export.source import load_keras_model
+
+    graph = float_graph(load_keras_model(pretrained_tiny_model), reshaped=True)
+    ranges = aeq.calibrate(graph, calib)
+
+    def wrapped_biases(model: bytes) -> int:
+        m = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
+        data = [m.buffers[t.buffer].data for t in m.subgraphs[0].tensors if t.type == 2]  # INT32
+        return sum(int(np.sum(np.frombuffer(bytes(d), np.int32) == -2**31)) for d in data if d is not None)
+
+    tool = quantizer.Quantizer(graph, aeq.recipe_for("int8", "uint8"))
+    with aeq._quiet():
+        raw = bytes(tool.quantize(ranges, enable_progress_report=False).quantized_model)
+    assert wrapped_biases(bytes(flatbuffer_utils.convert_object_to_bytearray(
+        flatbuffer_utils.read_model_from_bytearray(bytearray(raw))))) > 0
+    assert wrapped_biases(aeq.quantize(graph, "int8", ranges, "uint8")) == 0
+
+
+def test_depth_to_space_reshaped_is_the_same_op():
+    import tensorflow as tf
+
+    from petseg.export.shuffle import depth_to_space, reshaped_shuffles
+
+    for block in (2, 4):
+        x = tf.constant(np.random.default_rng(block).normal(size=(1, 3, 5, block * block * 7)), tf.float32)
+        with reshaped_shuffles():
+            y = depth_to_space(x, block)
+        np.testing.assert_array_equal(y.numpy(), tf.nn.depth_to_space(x, block).numpy())
+
+
+def test_integer_only_is_refused_with_the_converter(tiny_model, capsys):
+    from petseg.errors import run_cli
+
+    assert run_cli(main, ["--model", str(tiny_model), "--integer-only", "--quantizer", "converter"]) == 2
+    err = capsys.readouterr().err
+    assert "--integer-only needs the AI Edge Quantizer" in err and len(err.strip().splitlines()) == 1
