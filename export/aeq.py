@@ -23,8 +23,6 @@ import numpy as np
 from .aeq_repairs import repair
 
 SIGNATURE = "serving_default"
-KINDS = ("int8", "int16x8", "wi8", "wi4")
-FALLBACKS = ("float", "int16", "int8-weights")
 
 
 @contextlib.contextmanager
@@ -153,12 +151,12 @@ def tensor_errors(float_model: bytes, quantized: bytes, images: np.ndarray) -> d
     return dict(result.get_signature_comparison_result(SIGNATURE).intermediate_tensors)
 
 
-# Ops with weights: what a fallback can meaningfully change, and what it is named by.
-_WEIGHTED = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 0, "TRANSPOSE_CONV": 2, "FULLY_CONNECTED": 0}
+# Ops with weights: what a fallback can meaningfully change.
+_WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED")
 
 
-def weighted_layers(float_model: bytes) -> list[tuple[str, str, str]]:
-    """(output tensor, activation input tensor, op name) of every op with weights, in graph order."""
+def weighted_layers(float_model: bytes) -> list[tuple[str, str]]:
+    """(output tensor, op name) of every op with weights, in graph order; the tensor names the layer."""
     from ai_edge_litert import schema_py_generated as fb
     from ai_edge_litert.tools import flatbuffer_utils
 
@@ -169,20 +167,5 @@ def weighted_layers(float_model: bytes) -> list[tuple[str, str, str]]:
         code = model.operatorCodes[op.opcodeIndex]
         name = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "")
         if name in _WEIGHTED:
-            source = graph.tensors[op.inputs[_WEIGHTED[name]]].name.decode()
-            layers.append((graph.tensors[op.outputs[0]].name.decode(), source, name))
+            layers.append((graph.tensors[op.outputs[0]].name.decode(), name))
     return layers
-
-
-def rank_layers(float_model: bytes, errors: dict[str, dict]) -> list[str]:
-    """Layers with weights, the ones that add the most quantisation noise first.
-
-    AEQ's errors accumulate along the graph, so a layer is charged with what it adds: the
-    noise-to-signal ratio of its output minus that of its input.
-    """
-    def noise(tensor: str) -> float:
-        snr = float(errors.get(tensor, {}).get("snr", np.inf))
-        return 0.0 if not np.isfinite(snr) or snr <= 0 else 1.0 / snr
-
-    added = {out: noise(out) - noise(src) for out, src, _ in weighted_layers(float_model) if out in errors}
-    return sorted(added, key=lambda t: -added[t])

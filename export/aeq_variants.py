@@ -95,7 +95,7 @@ def _ranked(name: str, model: keras.Model, graph: bytes, calib: np.ndarray, form
     # Two traces of one model may name its layers differently ("encoder_1/..." in one,
     # "petseg_unet_1/encoder_1/..." in the other), but the ops come in the same order.
     ours, theirs = aeq.weighted_layers(graph), aeq.weighted_layers(calibrated)
-    if [op for _, _, op in ours] != [op for _, _, op in theirs]:
+    if [op for _, op in ours] != [op for _, op in theirs]:
         raise PetsegError("the calibrated graph's layers differ from the float graph's (a bug: report it)")
     rename = {their[0]: our[0] for our, their in zip(ours, theirs)}
     return [rename[r["tensor"]] for r in layer_errors(calibrated, calib[:32]) if r["tensor"] in rename]
@@ -111,7 +111,7 @@ def _rank_int4_convs(graph: bytes, images: np.ndarray) -> list[str]:
     """
     from .verify import run_tflite_bytes
 
-    convs = [out for out, _, op in aeq.weighted_layers(graph) if op == "CONV_2D"]
+    convs = [out for out, op in aeq.weighted_layers(graph) if op == "CONV_2D"]
     reference = run_tflite_bytes(graph, images)
     damage = {}
     for conv in convs:

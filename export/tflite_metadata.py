@@ -35,10 +35,9 @@ def embed(flatbuffer: bytes, info: dict) -> bytes:
     install()
     from mediapipe.tasks.python.metadata.metadata_writers import image_segmenter, metadata_writer
 
-    channels = len(CLASSES)
     writer = image_segmenter.MetadataWriter.create(
         bytearray(flatbuffer), input_norm_mean=[0.0] * 3, input_norm_std=[1.0] * 3,
-        labels=metadata_writer.Labels().add(list(info.get("classes", CLASSES))[:channels]),
+        labels=metadata_writer.Labels().add(list(info.get("classes", CLASSES))),
         activation=image_segmenter.Activation.SOFTMAX)
     with_labels, _ = writer.populate()
     # MediaPipe keeps a traceback that holds this frame alive; without the del, the writer's
