@@ -75,9 +75,9 @@ pareto: install
 
 readme-figures:
 	mkdir -p docs
+	if [ -f $(REPORTS)/pareto.png ]; then cp $(REPORTS)/pareto.png docs/pareto.png; fi  # from make pareto
 	cp $(OUT)/training_curves.png docs/training_curves.png
 	cp $(REPORTS)/latency_vs_miou.png docs/latency_vs_miou.png
-	if [ -f $(REPORTS)/pareto.png ]; then cp $(REPORTS)/pareto.png docs/pareto.png; fi  # from make pareto
 
 shared:
 	$(MAKE) model DATA=$(SHARED_DATA) ENCODER_WEIGHTS=$(SHARED_WEIGHTS)

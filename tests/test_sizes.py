@@ -103,6 +103,7 @@ def sized(tmp_path_factory) -> dict:
     return models
 
 
+@pytest.mark.slow  # two sizes trained and exported (module fixture, ~50 s)
 def test_training_records_the_size_and_its_decoder(sized):
     from petseg.train.sizes import get_size
 
@@ -113,6 +114,7 @@ def test_training_records_the_size_and_its_decoder(sized):
         assert 0 < meta["gmac_per_image"] < 0.2  # 64x64 images
 
 
+@pytest.mark.slow  # two sizes trained and exported (module fixture, ~50 s)
 def test_every_size_exports_verified_and_on_xnnpack(sized):
     from petseg.dataset import load_dataset
     from petseg.export.source import load_keras_model
@@ -175,6 +177,7 @@ def test_decoder_rewrites_handle_any_widths_and_pass_other_blocks_through(name, 
     assert fp32.outside_delegate() == {}
 
 
+@pytest.mark.slow  # two sizes trained and exported (module fixture, ~50 s)
 def test_one_bench_run_scores_each_size_against_its_own_fp32(sized, tmp_path):
     from petseg.benchmark.cli import main as bench
     from petseg.benchmark.pareto import write

@@ -1,4 +1,4 @@
-"""The U-Net: a MobileNetV2 encoder with a pix2pix-style decoder, in a screen of code."""
+"""The U-Net: a MobileNetV2 encoder with a pix2pix-style decoder, or a cheaper one (sizes.py)."""
 
 from __future__ import annotations
 

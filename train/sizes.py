@@ -25,6 +25,8 @@ HEADS = ("transpose", "bilinear")
 
 @dataclass(frozen=True)
 class Size:
+    """One model size: the decoder the shared encoder feeds, and the encoder's input scale."""
+
     name: str
     decoder_filters: tuple[int, ...]  # one per decoder block, coarse to fine; distinct (they name layers)
     block: str | tuple[str, ...] = "transpose"  # one kind for every block, or one per block
@@ -34,11 +36,12 @@ class Size:
     encoder_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        # Programming errors in a size definition, not user input: fail loudly at import.
-        assert set(self.blocks) <= set(BLOCKS) and self.head in HEADS, self
-        assert len(self.blocks) == len(self.decoder_filters), self
-        assert len(set(self.decoder_filters)) == len(self.decoder_filters) == 4, self
-        assert 0 < self.encoder_scale <= 1, self
+        # A wrong size definition is a programming error, not bad user input: fail at import.
+        # Four blocks, one per skip: the encoder has five taps and the deepest feeds the first block.
+        four = len(set(self.decoder_filters)) == len(self.decoder_filters) == len(self.blocks) == 4
+        if not (four and set(self.blocks) <= set(BLOCKS) and self.head in HEADS
+                and 0 < self.encoder_scale <= 1):
+            raise ValueError(f"invalid model size {self}")
 
     @property
     def blocks(self) -> tuple[str, ...]:
