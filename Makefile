@@ -52,7 +52,7 @@ export: install
 	$(BIN)/petseg-export --model $(OUT)/petseg.keras --quantize $(VARIANTS)
 
 report: install
-	$(BIN)/petseg-bench $(foreach v,$(subst $(comma), ,$(VARIANTS)),$(OUT)/petseg_$(v).tflite) \
+	$(BIN)/petseg-bench $(foreach v,$(subst $(comma), ,$(VARIANTS)),$(call variant_file,$(OUT),$(v))) \
 		--threads $(THREADS) --json $(REPORTS)/benchmark.json --csv $(REPORTS)/benchmark.csv \
 		--markdown $(REPORTS)/benchmark.md --plot $(REPORTS)/latency_vs_miou.png \
 		--overlays $(REPORTS)/overlays.png
@@ -69,7 +69,7 @@ pareto: install
 			--image-size $(IMAGE_SIZE) --out $(OUT)/pareto/$$size || exit 1; \
 		$(BIN)/petseg-export --model $(OUT)/pareto/$$size/petseg.keras --quantize fp32,int8 || exit 1; \
 	done
-	$(BIN)/petseg-bench $(foreach s,$(SIZES),$(OUT)/pareto/$(s)/petseg_fp32.tflite $(OUT)/pareto/$(s)/petseg_int8.tflite) \
+	$(BIN)/petseg-bench $(foreach s,$(SIZES),$(foreach v,fp32 int8,$(call variant_file,$(OUT)/pareto/$(s),$(v)))) \
 		--threads $(THREADS) --json $(REPORTS)/pareto_bench.json --markdown $(REPORTS)/pareto_bench.md
 	$(BIN)/python -m petseg.benchmark.pareto $(REPORTS)/pareto_bench.json --out $(REPORTS)
 
@@ -97,3 +97,5 @@ clean:
 	rm -rf demo build *.egg-info .pytest_cache
 
 comma := ,
+# The exported file of variant $(2) in directory $(1): petseg.modelfile.variant_file's rule.
+variant_file = $(1)/petseg_$(2).tflite

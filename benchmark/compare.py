@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from petseg.errors import PetsegError
+from petseg.modelfile import variant_file
 from petseg.quiet import VERBOSE_HELP, quiet_cli
 
 VARIANTS = ("fp32", "fp16", "int8", "onnx", "onnx-int8")
@@ -42,10 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                *(flag for flag in ("--verbose", "--debug") if getattr(args, flag[2:]))]
         if subprocess.run(cmd).returncode != 0:
             raise PetsegError("the export step failed (see above); fix it, or rerun with --skip-export")
-    files = [args.out / f"petseg_{v}.{'onnx' if v.startswith('onnx') else 'tflite'}" for v in VARIANTS]
+    files = [variant_file(args.out, v) for v in VARIANTS]
     from .cli import main as bench
 
-    bench_args = [*map(str, files), "--reference", str(args.out / "petseg_onnx.onnx"),
+    bench_args = [*map(str, files), "--reference", str(variant_file(args.out, "onnx")),
                   "--threads", args.threads, "--runs", str(args.runs), "--min-seconds", str(args.min_seconds),
                   "--markdown", str(args.reports / "runtimes.md"),
                   "--json", str(args.reports / "runtimes.json"), "--plot", str(args.reports / "runtimes.png")]

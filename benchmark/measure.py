@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from petseg.child import run_module
-from petseg.errors import PetsegError
-from petseg.modelfile import read_metadata
-from petseg.runtime import check_tflite_file
+from petseg.description import Description
+from petseg.modelfile import read_description, variant_of_file
 
 
 @dataclass
@@ -21,25 +20,12 @@ class Measurement:
     threads: int
     latency: dict
     predictions: np.ndarray | None = None
-    metadata: dict | None = None
+    description: Description | None = None
     accuracy: dict = field(default_factory=dict)
 
     @property
     def variant(self) -> str:
-        if self.metadata and self.metadata.get("variant"):
-            return str(self.metadata["variant"])
-        return self.path.stem.removeprefix("petseg_")
-
-
-def check_model_path(path: Path) -> Path:
-    """Refuse what cannot be a model before any runtime sees it."""
-    path = Path(path)
-    if path.suffix == ".onnx":
-        if not path.is_file():
-            raise PetsegError(f"{path} does not exist; pass an exported .onnx model")
-        return path
-    check_tflite_file(path)
-    return path
+        return self.description.variant if self.description else variant_of_file(self.path)
 
 
 def run_worker(path: Path, threads: int, warmup: int, runs: int, min_seconds: float,
@@ -55,4 +41,4 @@ def run_worker(path: Path, threads: int, warmup: int, runs: int, min_seconds: fl
         answer = run_module("petseg.benchmark.worker", args, f"{path} cannot be benchmarked",
                             "check that it is an exported segmentation model, or pass --limit", timeout)
         predictions = np.load(Path(tmp) / "pred.npy") if images is not None else None
-    return Measurement(path, threads, json.loads(answer), predictions, read_metadata(path))
+    return Measurement(path, threads, json.loads(answer), predictions, read_description(path))

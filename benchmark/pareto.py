@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from petseg import atomic
+from petseg.description import Description
 from petseg.errors import PetsegError
-from petseg.modelfile import read_metadata, read_sidecar
+from petseg.modelfile import read_description, variant_of_file
 from petseg.quiet import quiet_cli
 from petseg.table import format_table
 
@@ -44,22 +45,21 @@ def load(bench_json: Path) -> tuple[list[dict], dict]:
     records = []
     for r in results:
         path = Path(r["model"])
-        meta = read_metadata(path) or {}
-        records.append({**r, "variant": meta.get("variant") or path.stem.removeprefix("petseg_"),
-                        "size": (meta.get("recipe") or {}).get("size") or "seed",
-                        "training": _training(path, meta)})
+        description = read_description(path)
+        records.append({**r, "variant": description.variant if description else variant_of_file(path),
+                        "size": description.size if description else "seed",
+                        "training": _training(path, description)})
     if not records:
         raise PetsegError(f"{bench_json} holds no measurements; benchmark the exported sizes first")
     return records, env
 
 
-def _training(path: Path, meta: dict) -> dict:
-    """petseg.json of the Keras model the export came from (beside it, or where it says)."""
-    source = (meta.get("source_model") or {}).get("path")
-    for keras_path in (path.with_name("petseg.keras"), Path(source) if source else None):
-        found = keras_path and read_sidecar(keras_path)
+def _training(path: Path, description: Description | None) -> dict:
+    """What training recorded about the Keras model the export came from (beside it, or where it says)."""
+    for keras_path in (path.with_name("petseg.keras"), description and description.source_path):
+        found = keras_path and read_description(keras_path)
         if found:
-            return found
+            return {"decoder_filters": list(found.decoder_filters), **found.details}
     return {}
 
 

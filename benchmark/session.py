@@ -9,12 +9,13 @@ from tqdm import tqdm
 
 from petseg.dataset import Split, load_dataset
 from petseg.metrics import agreement, confusion, scores
-from petseg.modelfile import classes_of, read_metadata, read_sidecar
+from petseg.modelfile import check_model_path, read_description, sidecar, variant_file
 from petseg.runtime import probe
 
 from . import plots, report
-from .measure import Measurement, check_model_path, run_worker
+from .measure import Measurement, run_worker
 
+BENCHABLE = (".tflite", ".onnx")
 ASSUMPTIONS = ("no petseg metadata (no JSON beside it, none inside it): assuming raw RGB 0..255 input "
                "(scaled inside the model), "
                "input/output quantisation as stored in the model, classes pet/background/border")
@@ -24,7 +25,7 @@ class BenchSession:
     def __init__(self, args: argparse.Namespace, threads: list[int]) -> None:
         self.args = args
         self.threads = threads
-        self.paths = list(dict.fromkeys(check_model_path(p) for p in args.models))
+        self.paths = list(dict.fromkeys(check_model_path(p, BENCHABLE) for p in args.models))
         self.references = self._references()
         self.paths += [r for r in dict.fromkeys(self.references.values()) if r not in self.paths]
         self.tests: dict[int, Split] = {}
@@ -33,9 +34,9 @@ class BenchSession:
         """Each model's reference: --reference, else the fp32 beside it (models of several sizes
         in one run each compare with their own), else the first such fp32 found."""
         if self.args.reference:
-            reference = check_model_path(self.args.reference)
+            reference = check_model_path(self.args.reference, BENCHABLE)
             return {path: reference for path in self.paths + [reference]}
-        siblings = {p: p.with_name("petseg_fp32.tflite") for p in self.paths}
+        siblings = {p: variant_file(p.parent, "fp32") for p in self.paths}
         found = [s for s in siblings.values() if s.is_file()]
         refs = {p: s if s.is_file() else found[0] for p, s in siblings.items()} if found else {}
         return {**refs, **{r: r for r in refs.values()}}
@@ -64,21 +65,19 @@ class BenchSession:
         if self.args.data:
             return self.args.data
         for path in self.paths:
-            meta = read_metadata(path) or {}
-            source = (meta.get("calibration") or {}).get("source") or \
-                (meta.get("source_model") or {}).get("trained_on")
-            if source:
-                return source
+            description = read_description(path)
+            if description and description.dataset:
+                return description.dataset
         print("no --data given and no metadata names a dataset: latency only (pass --data for accuracy)")
         return None
 
     def _image_size(self, path: Path) -> int:
-        meta = read_metadata(path)
-        classes_of(meta, path)  # a model of other classes cannot be scored against these masks
-        if meta and meta.get("image_size"):
-            if read_sidecar(path) is None:
+        # The description's classes are checked as it is read: other classes cannot be scored here.
+        description = read_description(path)
+        if description:
+            if not sidecar(path).is_file():
                 print(f"{path}: no JSON beside it; using the petseg metadata inside the model")
-            return int(meta["image_size"])
+            return description.image_size
         print(f"{path}: {ASSUMPTIONS}")
         if path.suffix == ".onnx":
             from petseg.onnx_runtime import OnnxModel

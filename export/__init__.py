@@ -1,0 +1,1 @@
+"""petseg.export (installed under petseg/): petseg.keras -> one file per variant (see pipeline.py)."""

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from .aeq_repairs import repair
+from .variant import one_at_a_time
 
 SIGNATURE = "serving_default"
 
@@ -48,7 +49,7 @@ def _quiet() -> Iterator[None]:
 
 def _samples(images: np.ndarray) -> dict:
     # A list, not a generator: AEQ counts the samples first and would exhaust a generator.
-    return {SIGNATURE: [{"image": image[None].astype(np.float32)} for image in images]}
+    return {SIGNATURE: [{"image": batch} for batch in one_at_a_time(images)]}
 
 
 def calibrate(float_model: bytes, images: np.ndarray) -> dict:

@@ -19,19 +19,22 @@ import contextlib
 import csv
 import io
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from petseg import atomic
 from petseg.errors import PetsegError
 
-from . import aeq, convert
+from . import aeq
+from .converter import calibrate, float_graph
 from .sensitivity import layer_errors, resolve, search_fallback, short_name
-from .shuffle import reshaped_shuffles
-from .signature import add_serving_signature
+from .variant import BuildInputs, Built, Variant
 
-INT16X8_MIN_AGREEMENT = 99.5  # percent of pixels; an int16 reference that misses this is no reference
+if TYPE_CHECKING:
+    import keras
+
+INT16X8_MIN_AGREEMENT = 0.995  # of pixels; an int16 reference that misses this is no reference
 
 
 def require() -> None:
@@ -42,45 +45,101 @@ def require() -> None:
                           "(for int8 and int16x8 --quantizer converter works without it)") from exc
 
 
-def float_graph(model: keras.Model, reshaped: bool, form: str = "subpixel") -> bytes:
+def signed_graph(model: keras.Model, reshaped: bool, form: str = "subpixel") -> bytes:
     """The fp32 graph (decoder in ``form``) with its serving signature, depth-to-space reshaped if asked."""
+    from .shuffle import reshaped_shuffles
+    from .signature import add_serving_signature
+
     with reshaped_shuffles() if reshaped else contextlib.nullcontext():
-        return add_serving_signature(convert.convert_float(model, "fp32", form))
+        return add_serving_signature(float_graph(model, form))
 
 
-def build(name: str, model: keras.Model, calib: np.ndarray, job, reference,
-          form: str = "subpixel") -> tuple[bytes, dict]:
-    """The flatbuffer for an AEQ variant, and what its metadata should record."""
-    require()
-    static = name in ("int8", "int16x8")
-    graph = float_graph(model, static, form)
-    ranges = aeq.calibrate(graph, calib) if static else None
-    fallback_kind = _fallback_kind(name, job)
-    searching = fallback_kind and (job.max_drop is not None or job.keep_float)
-    ranked = _ranked(name, model, graph, calib, form) if searching else []
+class AeqVariant(Variant):
+    """A variant the AI Edge Quantizer makes, and what its fallback search gives a layer instead."""
 
-    def make(layers: list[str]) -> bytes:
-        return aeq.quantize(graph, name, ranges, job.io_type if name == "int8" else "float32",
-                            {layer: fallback_kind for layer in layers})
+    auto_decoder = "subpixel"
 
-    layers = _choose(name, ranked, make, job, reference)
-    quantized = make(layers)
-    if job.report:
-        write_report(graph, quantized, calib, job.out / f"{name}_aeq_tensor_report.csv")
-    extra = {"quantizer": f"ai-edge-quantizer {_version()}", "decoder": form,
-             "fallback": {"kind": fallback_kind, "layers": [short_name(t) for t in layers]}}
-    if name == "int8":
-        extra["integer_only"] = job.integer_only
-    return quantized, extra
+    def __init__(self, name: str, summary: str, static: bool, fallback: str, label: str) -> None:
+        super().__init__(name, summary)
+        self.calibrated = static  # activation ranges from the calibration images
+        self.fallback, self.label = fallback, label  # AEQ's fallback kind; how the search says it
+
+    def fallback_for(self, job) -> tuple[str, str]:
+        return self.fallback, self.label
+
+    def build(self, inputs: BuildInputs) -> Built:
+        require()
+        job, form, calib = inputs.job, self.decoder_form(inputs), inputs.calib
+        graph = signed_graph(inputs.model, self.calibrated, form)
+        ranges = aeq.calibrate(graph, calib) if self.calibrated else None
+        kind, label = self.fallback_for(job)
+        searching = job.max_drop is not None or job.keep_float
+        ranked = self.ranked(inputs.model, graph, calib, form) if searching else []
+
+        def make(layers: list[str]) -> bytes:
+            return aeq.quantize(graph, self.name, ranges, self.io_type(job),
+                                {layer: kind for layer in layers})
+
+        layers = self.choose(ranked, make, job, inputs.reference, label)
+        quantized = make(layers)
+        if job.report:
+            write_report(graph, quantized, calib, job.out / f"{self.name}_aeq_tensor_report.csv")
+        return Built(quantized, {"quantizer": f"ai-edge-quantizer {_version()}", "decoder": form,
+                                 "fallback": {"kind": kind, "layers": [short_name(t) for t in layers]}})
+
+    def io_type(self, job) -> str:
+        return "float32"
+
+    def ranked(self, model: keras.Model, graph: bytes, calib: np.ndarray, form: str) -> list[str]:
+        return _ranked_by_debugger(model, graph, calib, form)
+
+    def choose(self, ranked: list[str], make, job, reference, label: str) -> list[str]:
+        forced = resolve(job.keep_float, ranked) if job.keep_float and ranked else []
+        if not ranked or job.max_drop is None:
+            return forced
+        return search_fallback(ranked, make, job, reference, forced, label)
 
 
-def _fallback_kind(name: str, job) -> str | None:
-    if name == "int8":
-        return "int16" if job.integer_only else "float"
-    return {"int16x8": "float", "wi8": "float", "wi4": "int8-weights"}[name]
+class AeqInt8(AeqVariant):
+    """int8; with --integer-only the fallback is int16 activations instead of float."""
+
+    def __init__(self, name: str, summary: str) -> None:
+        super().__init__(name, summary, static=True, fallback="float", label="in float")
+
+    def fallback_for(self, job) -> tuple[str, str]:
+        return ("int16", "in int16") if job.integer_only else (self.fallback, self.label)
+
+    def io_type(self, job) -> str:
+        return job.io_type
+
+    def build(self, inputs: BuildInputs) -> Built:
+        built = super().build(inputs)
+        built.record["integer_only"] = inputs.job.integer_only
+        return built
 
 
-def _ranked(name: str, model: keras.Model, graph: bytes, calib: np.ndarray, form: str) -> list[str]:
+class AeqInt16x8(AeqVariant):
+    """int16x8 is the accuracy reference: its budget asks for at least INT16X8_MIN_AGREEMENT."""
+
+    def __init__(self, name: str, summary: str) -> None:
+        super().__init__(name, summary, static=True, fallback="float", label="in float")
+
+    def choose(self, ranked: list[str], make, job, reference, label: str) -> list[str]:
+        job = replace(job, min_agreement=max(job.min_agreement, INT16X8_MIN_AGREEMENT))
+        return super().choose(ranked, make, job, reference, label)
+
+
+class Int4Weights(AeqVariant):
+    """wi4: its convs are ranked by measurement (_rank_int4_convs), the worst keep int8 weights."""
+
+    def __init__(self, name: str, summary: str) -> None:
+        super().__init__(name, summary, static=False, fallback="int8-weights", label="with int8 weights")
+
+    def ranked(self, model: keras.Model, graph: bytes, calib: np.ndarray, form: str) -> list[str]:
+        return _rank_int4_convs(graph, calib[:8])
+
+
+def _ranked_by_debugger(model: keras.Model, graph: bytes, calib: np.ndarray, form: str) -> list[str]:
     """Layers worst first.
 
     int8, int16x8 and wi8 use the converter's per-layer debugger on the same graph: it measures
@@ -88,10 +147,10 @@ def _ranked(name: str, model: keras.Model, graph: bytes, calib: np.ndarray, form
     trained model two points of agreement, comes out on top. AEQ's own validation accumulates
     error along the graph and blames the layers after it. wi4 is ranked by measurement.
     """
-    if name == "wi4":
-        return _rank_int4_convs(graph, calib[:8])
+    from .shuffle import reshaped_shuffles
+
     with reshaped_shuffles():
-        calibrated = convert.calibrate(model, calib, form)
+        calibrated = calibrate(model, calib, form)
     # Two traces of one model may name its layers differently ("encoder_1/..." in one,
     # "petseg_unet_1/encoder_1/..." in the other), but the ops come in the same order.
     ours, theirs = aeq.weighted_layers(graph), aeq.weighted_layers(calibrated)
@@ -119,18 +178,6 @@ def _rank_int4_convs(graph: bytes, images: np.ndarray) -> list[str]:
                              {other: "int8-weights" for other in convs if other != conv})
         damage[conv] = float(np.mean(run_tflite_bytes(alone, images) != reference))
     return sorted(convs, key=lambda c: -damage[c])
-
-
-def _choose(name: str, ranked: list[str], make, job, reference) -> list[str]:
-    forced = resolve(job.keep_float, ranked) if job.keep_float and ranked else []
-    if not ranked or job.max_drop is None:
-        return forced
-    budget = job
-    if name == "int16x8":
-        budget = replace(job, min_agreement=max(job.min_agreement, INT16X8_MIN_AGREEMENT))
-    label = {"int8": "in int16" if job.integer_only else "in float", "int16x8": "in float",
-             "wi8": "in float", "wi4": "with int8 weights"}[name]
-    return search_fallback(ranked, make, budget, reference, forced, label)
 
 
 def write_report(graph: bytes, quantized: bytes, calib: np.ndarray, dest) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 from petseg.errors import PetsegError
 from petseg.quiet import VERBOSE_HELP, quiet_cli
 
-from .variants import DECODERS, DEFAULT_SET, VARIANTS
+from .converter import IO_TYPES
+from .variants import DECODERS, DEFAULT_SET, QUANTIZERS, VARIANTS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "trained on, from its metadata)")
     p.add_argument("--calibration-samples", type=int, default=300,
                    help="training images for int8 calibration (all of them if fewer)")
-    p.add_argument("--io-type", choices=("uint8", "int8", "float32"), default="uint8",
+    p.add_argument("--io-type", choices=IO_TYPES, default="uint8",
                    help="int8 model input/output type; uint8 takes camera bytes directly")
     p.add_argument("--verify-images", type=int, default=64,
                    help="held-out (validation) images each variant is checked on")
@@ -48,10 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "winograd (25 products where the others need 36, fastest), subpixel (four "
                         "convs + depth-to-space), transpose-conv (TRANSPOSE_CONV ops, slowest); "
                         "auto: winograd for float variants, subpixel for int8")
-    p.add_argument("--quantizer", choices=("auto", "converter", "aeq"), default="auto",
+    p.add_argument("--quantizer", choices=("auto", *QUANTIZERS), default="auto",
                    help="int8 and int16x8: the TFLite converter or the AI Edge Quantizer; auto: the "
-                        "converter for int8, AEQ for int16x8 (measured, see README); wi8, wi4 and "
-                        "--integer-only always use AEQ")
+                        "converter for int8, AEQ for int16x8 (measured, see docs/performance.md); wi8, wi4 "
+                        "and --integer-only always use AEQ")
     p.add_argument("--integer-only", action="store_true",
                    help="int8 through the AI Edge Quantizer with no float layer anywhere, for NPUs, "
                         "DSPs and microcontrollers; the layers --max-drop picks get int16 "
@@ -92,15 +93,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     variants = parse_variants(args.quantize)
     _check(args)
-    from .source import check_model_file
+    from petseg.modelfile import check_model_path
 
-    check_model_file(args.model)
+    check_model_path(args.model, (".keras",))
     from .pipeline import ExportJob, run_export
 
     job = ExportJob(model_path=args.model, variants=variants, out=args.out or args.model.parent,
                     data=args.data, calibration_samples=args.calibration_samples, io_type=args.io_type,
                     verify_images=args.verify_images, keep_float=args.keep_float,
-                    max_drop=args.max_drop, min_agreement=args.min_agreement,
+                    max_drop=args.max_drop, min_agreement=args.min_agreement / 100,
                     report=args.report, seed=args.seed, decoder=args.decoder,
                     quantizer=args.quantizer, integer_only=args.integer_only)
     return run_export(job)

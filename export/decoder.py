@@ -28,6 +28,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from petseg.train.model import ENCODER_NAME, SCALING_NAME
+
 from .subpixel import col2im_transpose_conv, subpixel_transpose_conv
 from .winograd import winograd_transpose_conv
 
@@ -67,7 +69,8 @@ def folded_weights(conv: keras.layers.Conv2DTranspose, bn: keras.layers.BatchNor
 def has_petseg_decoder(model: keras.Model) -> bool:
     """Whether the model is petseg's U-Net (any size) with a transposed conv to rewrite."""
     names = {layer.name for layer in model.layers}
-    return {"to_minus1_1", "encoder"} <= names and any(_rewrite(layer, "subpixel") for layer in model.layers)
+    return ({SCALING_NAME, ENCODER_NAME} <= names
+            and any(_rewrite(layer, "subpixel") for layer in model.layers))
 
 
 def upsample(x: tf.Tensor, kernel: np.ndarray, bias: np.ndarray, form: str, relu: bool = True) -> tf.Tensor:

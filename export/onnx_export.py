@@ -4,11 +4,28 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from petseg.errors import PetsegError
+
+from .variant import BuildInputs, Built, Variant, one_at_a_time
+
+if TYPE_CHECKING:
+    import keras
+
+
+class OnnxVariant(Variant):
+    """ONNX float32, or ONNX Runtime's static int8 on the same calibration images."""
+
+    def __init__(self, name: str, summary: str, quantized: bool) -> None:
+        super().__init__(name, summary)
+        self.calibrated = quantized
+
+    def build(self, inputs: BuildInputs) -> Built:
+        fp32 = export_onnx(inputs.model)
+        return Built(quantize_onnx_int8(fp32, inputs.calib) if self.calibrated else fp32)
 
 
 def _require_onnx() -> None:
@@ -23,6 +40,8 @@ def _require_onnx() -> None:
 def export_onnx(model: keras.Model) -> bytes:
     """float32 ONNX with batch fixed to 1, raw 0..255 input like the TFLite variants."""
     _require_onnx()
+    import keras
+
     spec = keras.InputSpec(shape=(1, *model.input_shape[1:]), dtype="float32")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
@@ -34,7 +53,7 @@ class _Calibration:
     """ONNX Runtime's CalibrationDataReader protocol over the representative images."""
 
     def __init__(self, input_name: str, images: np.ndarray) -> None:
-        self._feeds = iter([{input_name: image[None].astype(np.float32)} for image in images])
+        self._feeds = iter([{input_name: batch} for batch in one_at_a_time(images)])
 
     def get_next(self) -> dict | None:
         return next(self._feeds, None)

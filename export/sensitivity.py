@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from tensorflow.lite.python import convert as _convert
 
 from petseg import atomic
 from petseg.errors import PetsegError
@@ -21,7 +20,7 @@ from petseg.metrics import confusion, scores
 from petseg.runtime import load_runtime
 from petseg.table import format_table
 
-from . import convert
+from .variant import one_at_a_time
 
 
 def layer_errors(calibrated: bytes, images: np.ndarray) -> list[dict]:
@@ -31,14 +30,16 @@ def layer_errors(calibrated: bytes, images: np.ndarray) -> list[dict]:
     from the float computation. They run in LiteRT here, with QuantizationDebugger's statistics:
     the debugger itself runs TensorFlow's deprecated tf.lite.Interpreter.
     """
+    from tensorflow.lite.python import convert
+
     interpreter = load_runtime().interpreter_class(
-        model_content=_convert.mlir_quantize(calibrated, enable_numeric_verify=True))
+        model_content=convert.mlir_quantize(calibrated, enable_numeric_verify=True))
     interpreter.allocate_tensors()
     ops = interpreter._get_ops_details()  # noqa: SLF001 - the only view of the node list
     checks = [op for op in ops if op["op_name"] == NUMERIC_VERIFY]
     squared, worst = [[] for _ in checks], [[] for _ in checks]
-    for image in images:
-        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image[None].astype(np.float32))
+    for batch in one_at_a_time(images):
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], batch)
         interpreter.invoke()
         for i, op in enumerate(checks):
             diffs = interpreter.get_tensor(int(op["outputs"][0]))
@@ -99,13 +100,6 @@ def resolve(names: list[str], tensors: list[str]) -> list[str]:
     return resolved
 
 
-def search_keep_float(calibrated: bytes, calib: np.ndarray, job, reference) -> list[str]:
-    """The converter's int8: the fewest worst layers (QuantizationDebugger's order) kept in float."""
-    ranked = [r["tensor"] for r in layer_errors(calibrated, calib[:32])]
-    return search_fallback(ranked, lambda layers: convert.quantize_int8(calibrated, job.io_type, layers),
-                           job, reference, resolve(job.keep_float, ranked), "in float")
-
-
 def search_fallback(ranked: list[str], make: Callable[[list[str]], bytes], job, reference,
                     forced: list[str] = (), label: str = "in float") -> list[str]:
     """The fewest of the ``ranked`` layers to treat differently so that the model meets its budget.
@@ -113,9 +107,9 @@ def search_fallback(ranked: list[str], make: Callable[[list[str]], bytes], job, 
     ``make(layers)`` builds the model with ``layers`` given the fallback (kept in float, int16
     activations, int8 weights...). The budget is two figures on held-out (validation) images,
     never test: mIoU within ``job.max_drop`` points of Keras, and pixel agreement with Keras of
-    at least ``job.min_agreement`` percent. Agreement needs no labels and is the steadier of the
-    two on a small validation split (30 images here: -0.19 mIoU points there came out as -0.73 on
-    the test split, while agreement moved by 0.1). Layers are added worst first.
+    at least ``job.min_agreement`` (a fraction of pixels). Agreement needs no labels and is the
+    steadier of the two on a small validation split (30 images here: -0.19 mIoU points there came
+    out as -0.73 on the test split, while agreement moved by 0.1). Layers are added worst first.
     """
     from petseg.metrics import agreement
 
@@ -125,19 +119,19 @@ def search_fallback(ranked: list[str], make: Callable[[list[str]], bytes], job, 
     # Grow the set gently at first (usually one or two layers do it), then faster.
     counts = sorted({c for c in (0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64) if c < len(ranked)}
                     | {len(ranked)})
+    budget = f"--max-drop {job.max_drop} --min-agreement {100 * job.min_agreement:g}"
     for count in counts:
         candidate = forced + [t for t in ranked[:count] if t not in forced]
         pred = run_tflite_bytes(make(candidate), reference.split.images)
         drop = 100 * (reference.miou - scores(confusion(reference.split.masks, pred))["mean_iou"])
-        agree = 100 * agreement(pred, reference.classes)
-        print(f"  {count:2d} layers {label}: mIoU change {-drop:+.2f} points, agreement {agree:.2f}%")
+        agree = agreement(pred, reference.classes)
+        print(f"  {count:2d} layers {label}: mIoU change {-drop:+.2f} points, agreement {100 * agree:.2f}%")
         if drop <= job.max_drop and agree >= job.min_agreement:
             names = ", ".join(short_name(t) for t in candidate) or "none"
-            print(f"--max-drop {job.max_drop} --min-agreement {job.min_agreement}: {len(candidate)} "
-                  f"layer(s) {label}: {names}")
+            print(f"{budget}: {len(candidate)} layer(s) {label}: {names}")
             return candidate
-    print(f"--max-drop {job.max_drop} --min-agreement {job.min_agreement}: not met even with every "
-          f"layer {label}; all {len(candidate)} are (the verification figures show the result)")
+    print(f"{budget}: not met even with every layer {label}; all {len(candidate)} are (the verification "
+          "figures show the result)")
     return candidate
 
 

@@ -3,37 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from petseg.description import KERAS, Description
 from petseg.errors import PetsegError
 from petseg.labels import NUM_CLASSES
-from petseg.modelfile import read_sidecar
+from petseg.modelfile import check_model_path, read_description
 
 if TYPE_CHECKING:
     import keras
 
 
-def check_model_file(path: Path) -> Path:
-    """Refuse what cannot be a .keras model before TensorFlow is even imported."""
-    path = Path(path)
-    if path.is_dir():
-        raise PetsegError(f"{path} is a directory; pass the trained model file (models/petseg.keras)")
-    if not path.is_file():
-        raise PetsegError(f"{path} does not exist; train one with petseg-train (or make model), "
-                          "or pass --model")
-    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
-        raise PetsegError(f"{path} is not a Keras 3 .keras model file; pass the petseg.keras "
-                          "that petseg-train wrote")
-    return path
-
-
 def load_keras_model(path: Path) -> keras.Model:
     """Load ``path`` with Keras ``safe_mode`` and check it is a petseg segmentation model."""
-    path = check_model_file(path)
+    path = check_model_path(path, (".keras",))
     import keras  # noqa: F811 - imported here so that path checks stay fast
 
     try:
@@ -70,8 +56,9 @@ class KerasSegmenter:
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Class ids (N, S, S) for uint8 images (N, S, S, 3)."""
-        logits = self.model.predict(images.astype(np.float32), verbose=0)
-        return np.argmax(logits, axis=-1).astype(np.uint8)
+        from petseg.train.evaluate import predict_classes
+
+        return predict_classes(self.model, images)
 
 
 def file_sha256(path: Path) -> str:
@@ -82,6 +69,8 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def training_metadata(path: Path) -> dict:
-    """What petseg-train wrote beside the model; empty when there is none."""
-    return read_sidecar(path) or {}
+def load_trained(path: Path) -> tuple[keras.Model, Description]:
+    """The trained model and its description (a plain one for a .keras that petseg-train did not write)."""
+    model = load_keras_model(path)
+    description = read_description(path)
+    return model, description or Description(variant=KERAS, image_size=int(model.input_shape[1]))

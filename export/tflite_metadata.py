@@ -21,7 +21,7 @@ import io
 import zipfile
 
 from petseg import __version__, atomic
-from petseg.labels import CLASSES
+from petseg.description import Description
 from petseg.modelfile import EMBEDDED_JSON
 
 from .parser_version import install
@@ -30,14 +30,14 @@ from .parser_version import install
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-def embed(flatbuffer: bytes, info: dict) -> bytes:
+def embed(flatbuffer: bytes, info: Description) -> bytes:
     """``flatbuffer`` with MediaPipe-ready metadata and ``info`` as ``petseg.json`` inside."""
     install()
     from mediapipe.tasks.python.metadata.metadata_writers import image_segmenter, metadata_writer
 
     writer = image_segmenter.MetadataWriter.create(
-        bytearray(flatbuffer), input_norm_mean=[0.0] * 3, input_norm_std=[1.0] * 3,
-        labels=metadata_writer.Labels().add(list(info.get("classes", CLASSES))),
+        bytearray(flatbuffer), input_norm_mean=list(info.input.mean), input_norm_std=list(info.input.std),
+        labels=metadata_writer.Labels().add(list(info.classes)),
         activation=image_segmenter.Activation.SOFTMAX)
     with_labels, _ = writer.populate()
     # MediaPipe keeps a traceback that holds this frame alive; without the del, the writer's
@@ -46,14 +46,14 @@ def embed(flatbuffer: bytes, info: dict) -> bytes:
     return _stable_zip(_add_model_card(bytes(with_labels), info))
 
 
-def _add_model_card(model: bytes, info: dict) -> bytes:
+def _add_model_card(model: bytes, info: Description) -> bytes:
     """Name, description, version, licence, and petseg.json recorded as an associated file."""
     from mediapipe.tasks.metadata import metadata_schema_py_generated as fb
     from mediapipe.tasks.python.metadata import metadata
 
     meta = fb.ModelMetadataT.InitFromObj(
         fb.ModelMetadata.GetRootAsModelMetadata(metadata.get_metadata_buffer(model), 0))
-    meta.name = f"petseg {info.get('variant', '')}".strip()
+    meta.name = f"petseg {info.variant}"
     meta.description = description(info)
     meta.version = f"petseg {__version__}"
     meta.author = "petseg"
@@ -69,21 +69,21 @@ def _add_model_card(model: bytes, info: dict) -> bytes:
     builder.Finish(meta.Pack(builder), metadata.MetadataPopulator.METADATA_FILE_IDENTIFIER)
     populator = metadata.MetadataPopulator.with_model_buffer(model)
     populator.load_metadata_buffer(builder.Output())
-    populator.load_associated_file_buffers({EMBEDDED_JSON: atomic.json_bytes(info)})
+    populator.load_associated_file_buffers({EMBEDDED_JSON: atomic.json_bytes(info.to_json())})
     populator.populate()
     return bytes(populator.get_model_buffer())
 
 
-def description(info: dict) -> str:
-    size = info.get("image_size", "?")
-    return (f"Pet segmentation U-Net (MobileNetV2 encoder, pix2pix-style decoder), {info.get('variant', '')} "
+def description(info: Description) -> str:
+    size = info.image_size
+    return (f"Pet segmentation U-Net (MobileNetV2 encoder, pix2pix-style decoder), {info.variant} "
             f"export. Input: one RGB image, {size}x{size}, pixel values 0..255 as they are (the model "
-            f"scales them itself). Output: {size}x{size}x{len(CLASSES)} logits for the classes "
-            f"{', '.join(CLASSES)}; softmax gives probabilities, argmax the class.")
+            f"scales them itself). Output: {size}x{size}x{len(info.classes)} logits for the classes "
+            f"{', '.join(info.classes)}; softmax gives probabilities, argmax the class.")
 
 
-def licence(info: dict) -> str:
-    source = str((info.get("source_model") or {}).get("trained_on") or "")
+def licence(info: Description) -> str:
+    source = str((info.details.get("source_model") or {}).get("trained_on") or "")
     if "oxford" in source.lower() or source == "tfds":
         return "Apache-2.0 (petseg); trained on Oxford-IIIT Pet, CC BY-SA 4.0"
     return "Apache-2.0"

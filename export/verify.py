@@ -7,15 +7,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from petseg.dataset import Split
 from petseg.metrics import agreement, confusion, scores
 from petseg.models import describe_io, open_model
 
-if TYPE_CHECKING:
-    from .pipeline import Reference
+
+@dataclass
+class Reference:
+    """Held-out images with the Keras model's own predictions on them."""
+
+    split: Split
+    classes: np.ndarray
+    miou: float
 
 
 @dataclass

@@ -18,7 +18,7 @@ SHARED_WEIGHTS = SHARED / "weights" / "mobilenet_v2_1.0_no_top.weights.h5"
 @pytest.fixture
 def official_dir(tmp_path: Path) -> Path:
     """A tiny dataset in the official Oxford-IIIT Pet layout, drawn synthetically."""
-    from petseg.synthetic import write_official_layout
+    from official_layout import write_official_layout
 
     return write_official_layout(tmp_path / "pets", n_trainval=10, n_test=4, size=64)
 

@@ -28,10 +28,10 @@ def aeq_exports(tiny_model, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def float_graph(tiny_model):
-    from petseg.export.aeq_variants import float_graph
+    from petseg.export.aeq_variants import signed_graph
     from petseg.export.source import load_keras_model
 
-    return float_graph(load_keras_model(tiny_model), reshaped=True)
+    return signed_graph(load_keras_model(tiny_model), reshaped=True)
 
 
 @pytest.fixture(scope="module")
@@ -110,10 +110,10 @@ def test_dead_channel_biases_stay_in_range(pretrained_tiny_model, calib):
     from ai_edge_quantizer import quantizer
 
     from petseg.export import aeq
-    from petseg.export.aeq_variants import float_graph
+    from petseg.export.aeq_variants import signed_graph
     from petseg.export.source import load_keras_model
 
-    graph = float_graph(load_keras_model(pretrained_tiny_model), reshaped=True)
+    graph = signed_graph(load_keras_model(pretrained_tiny_model), reshaped=True)
     ranges = aeq.calibrate(graph, calib)
 
     def wrapped_biases(model: bytes) -> int:

@@ -121,14 +121,14 @@ def test_model_card_fields(exported):
 
 
 def test_metadata_and_signature_change_no_op(tiny_model, exported):
-    from petseg.export import convert
+    from petseg.export.converter import float_graph
     from petseg.export.source import load_keras_model
     from petseg.export.verify import _as_file
 
     def ops(path: Path) -> list[str]:
         return [op["op_name"] for op in TFLiteModel(path).interpreter._get_ops_details()]
 
-    plain = convert.convert_float(load_keras_model(tiny_model), "fp32")
+    plain = float_graph(load_keras_model(tiny_model), "winograd")
     with _as_file(plain, ".tflite") as path:
         assert ops(path) == ops(exported / "petseg_fp32.tflite")
     assert len((exported / "petseg_fp32.tflite").read_bytes()) - len(plain) < 20_000

@@ -157,8 +157,9 @@ def test_tfds_source_reads_classes_splits_and_names_like_the_official_layout(tmp
     pytest.importorskip("tensorflow_datasets")
     from unittest import mock
 
+    from official_layout import write_official_layout
+
     from petseg.dataset import import_tfds
-    from petseg.synthetic import write_official_layout
 
     tfds = import_tfds()
 

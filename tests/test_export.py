@@ -120,15 +120,29 @@ def test_same_model_seed_and_data_give_identical_bytes(tiny_model, exported, tmp
         assert (tmp_path / file).read_bytes() == (exported / file).read_bytes()
 
 
+def _documented_int8(model, images: np.ndarray) -> bytes:
+    """The documented converter call for full-integer int8 (uint8 in and out)."""
+    import tensorflow as tf
+
+    from petseg.export.converter import graph_converter, representative
+
+    converter = graph_converter(model, "subpixel")
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative(images)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.uint8
+    return converter.convert()
+
+
 def test_int8_matches_the_documented_converter_call(tiny_model):
     from petseg.dataset import load_dataset
-    from petseg.export import convert
+    from petseg.export.converter import calibrate, quantize_int8
     from petseg.export.source import load_keras_model
 
     model = load_keras_model(tiny_model)
     images = load_dataset("synthetic:24", 64, splits=("train",))["train"].images[:4]
-    ours = convert.quantize_int8(convert.calibrate(model, images), "uint8")
-    plain = convert.convert_int8_plain(model, images, "uint8")
+    ours = quantize_int8(calibrate(model, images), "uint8")
+    plain = _documented_int8(model, images)
     # Same graph, same quantisation: identical predictions (the files differ only in metadata).
     assert np.array_equal(run_tflite_bytes(ours, images), run_tflite_bytes(plain, images))
     assert len(ours) == pytest.approx(len(plain), rel=0.01)
@@ -157,18 +171,18 @@ def test_keep_float_and_report(tiny_model, tmp_path, capsys):
 
 def test_verification_catches_a_broken_conversion(tiny_model, tmp_path, monkeypatch, capsys):
     from petseg.errors import run_cli
-    from petseg.export import convert
+    from petseg.export.converter import FloatVariant
 
-    real = convert.convert_float
+    real = FloatVariant.convert
 
-    def scrambled(model, variant, decoder="winograd"):
+    def scrambled(self, model, decoder="winograd"):
         # A conversion that silently ruins the weights, as a bad converter version might.
         logits = model.get_layer("logits")
         rng = np.random.default_rng(0)
         logits.set_weights([rng.normal(0, 5, w.shape) for w in logits.get_weights()])
-        return real(model, variant, decoder)
+        return real(self, model, decoder)
 
-    monkeypatch.setattr(convert, "convert_float", scrambled)
+    monkeypatch.setattr(FloatVariant, "convert", scrambled)
     model = tmp_path / "m" / "petseg.keras"
     model.parent.mkdir()
     shutil.copy(tiny_model, model)

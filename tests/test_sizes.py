@@ -156,7 +156,7 @@ def test_decoder_rewrites_handle_any_widths_and_pass_other_blocks_through(name, 
                                                                           monkeypatch, tmp_path):
     import tensorflow as tf
 
-    from petseg.export import convert
+    from petseg.export.converter import float_graph
     from petseg.export.decoder import fast_forward
     from petseg.runtime import TFLiteModel
     from petseg.train.sizes import SIZES, Size
@@ -171,7 +171,7 @@ def test_decoder_rewrites_handle_any_widths_and_pass_other_blocks_through(name, 
         got = tf.function(fast_forward(model, form))(tf.constant(image)).numpy()
         np.testing.assert_allclose(got, expected, atol=1e-4 * max(1.0, np.abs(expected).max()))
     path = tmp_path / "fp32.tflite"
-    path.write_bytes(convert.convert_float(model, "fp32", "winograd"))
+    path.write_bytes(float_graph(model, "winograd"))
     fp32 = TFLiteModel(path, verified=True)
     assert "TRANSPOSE_CONV" not in {op["op_name"] for op in fp32.interpreter._get_ops_details()}
     assert fp32.outside_delegate() == {}

@@ -1,0 +1,1 @@
+"""petseg.train (installed under petseg/): dataset -> trained petseg.keras and its description."""

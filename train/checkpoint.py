@@ -26,7 +26,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.directory = atomic.ensure_dir(Path(directory))
         self.state = state or {"epoch": 0, "history": [], "best_val_loss": None,
-                               "best": None, "last": None}
+                               "best": None, "best_epoch": None, "last": None}
         self._started = time.perf_counter()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -41,7 +41,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         state["last"] = self._save(f"epoch_{epoch + 1}.keras")
         if state["best_val_loss"] is None or val_loss < state["best_val_loss"]:
             state["best"] = self._same_as(state["last"], f"best_{epoch + 1}.keras")
-            state["best_val_loss"] = val_loss
+            state["best_val_loss"], state["best_epoch"] = val_loss, epoch + 1
         atomic.write_json(self.directory / STATE, state)
         self._prune(keep={state["best"], state["last"]})
         self.state = state

@@ -92,9 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     data = load_dataset(args.data, args.image_size, val_fraction=args.val_fraction, seed=args.seed)
     print(data.summary())
+    from petseg.modelfile import sidecar
+
     from .distribute import make_strategy
     from .recipe import recipe_for
-    from .trainer import METADATA_FILE, MODEL_FILE, train
+    from .trainer import MODEL_FILE, train
 
     distribution = make_strategy(args.distribute)
     if args.distribute != "none":
@@ -113,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     per_class = ", ".join(f"{k} {v:.3f}" for k, v in test["per_class_iou"].items() if v is not None)
     print(f"test ({test['images']} images): pixel accuracy {test['pixel_accuracy']:.4f}, "
           f"mean IoU {test['mean_iou']:.4f} ({per_class})")
-    print(f"wrote {args.out / MODEL_FILE} and {args.out / METADATA_FILE}")
+    print(f"wrote {args.out / MODEL_FILE} and {sidecar(args.out / MODEL_FILE)}")
     return 0
 
 

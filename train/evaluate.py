@@ -6,13 +6,14 @@ import keras
 import numpy as np
 
 from petseg.dataset import Split
+from petseg.labels import class_ids
 from petseg.metrics import confusion, scores
 
 
 def predict_classes(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """Per-pixel class ids for a batch of uint8 images."""
     logits = model.predict(images.astype(np.float32), batch_size=batch_size, verbose=0)
-    return np.argmax(logits, axis=-1).astype(np.uint8)
+    return class_ids(logits)
 
 
 def evaluate(model: keras.Model, split: Split, batch_size: int = 32) -> dict:

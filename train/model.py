@@ -17,6 +17,7 @@ SKIP_LAYERS = ("block_1_expand_relu", "block_3_expand_relu", "block_6_expand_rel
                "block_13_expand_relu", "block_16_project")
 DECODER_FILTERS = get_size("seed").decoder_filters
 ENCODER_NAME = "encoder"
+SCALING_NAME = "to_minus1_1"  # the layer that maps 0..255 pixels to [-1, 1]
 
 
 def build_encoder(image_size: int, weights: str = "imagenet") -> keras.Model:
@@ -97,7 +98,7 @@ def build_unet(image_size: int = 128, encoder_weights: str = "imagenet", fine_tu
     """
     spec = get_size(size)
     inputs = keras.Input((image_size, image_size, 3), name="image")
-    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="to_minus1_1")(inputs)
+    x = layers.Rescaling(1 / 127.5, offset=-1.0, name=SCALING_NAME)(inputs)
     encoder_size = spec.encoder_size(image_size)
     if encoder_size != image_size:
         # An exact 2x2 average at scale 0.5 (half-pixel centres), and unlike AVERAGE_POOL_2D

@@ -16,8 +16,10 @@ import tensorflow as tf
 
 from petseg import atomic
 from petseg.dataset import Dataset
+from petseg.description import KERAS, Description, InputConvention
 from petseg.environment import versions
 from petseg.labels import CLASSES
+from petseg.modelfile import write_description
 
 from .checkpoint import EpochCheckpoint, load_state
 from .distribute import Distribution
@@ -29,7 +31,6 @@ from .recipe import Recipe
 from .sizes import get_size
 
 MODEL_FILE = "petseg.keras"
-METADATA_FILE = "petseg.json"
 HISTORY_FILE = "history.json"
 CURVES_FILE = "training_curves.png"
 CHECKPOINTS = ".checkpoints"
@@ -115,29 +116,30 @@ def _compiled_model(data: Dataset, recipe: Recipe) -> keras.Model:
 
 def _write_artifacts(out: Path, model: keras.Model, data: Dataset, recipe: Recipe, state: dict,
                      metrics: dict, seconds: float, val_fraction: float, distribution: dict | None) -> None:
-    best_epoch = int(state["best"].split("_")[1].split(".")[0])
+    best_epoch = state["best_epoch"]
     with atomic.atomic_path(out / MODEL_FILE, suffix=".keras") as tmp:
         model.save(tmp)
     atomic.write_json(out / HISTORY_FILE, state["history"])
-    atomic.write_json(out / METADATA_FILE, {
-        "model": MODEL_FILE,
-        "classes": list(CLASSES),
-        "image_size": data.image_size,
-        "input": {"dtype": "uint8", "layout": "NHWC RGB", "range": [0, 255],
-                  "normalisation": "x / 127.5 - 1, inside the model"},
-        "output": {"kind": "logits", "classes": len(CLASSES)},
-        **get_size(recipe.size).record(),  # size, decoder_filters, ... (also recipe.size in exports)
-        "gmac_per_image": round(keras_macs(model) / 1e9, 4),  # the Keras graph's; exports differ
-        "data": {"source": data.source, "counts": data.counts(), "skipped": dict(data.skipped),
-                 "val_fraction": val_fraction},
-        "recipe": asdict(recipe),
-        "distribution": distribution,
-        "epochs_run": state["epoch"],
-        "best_epoch": best_epoch,
-        "train_seconds": round(seconds, 1),
-        "metrics": metrics,
-        "versions": versions("tensorflow", "keras"),
-    })
+    size = get_size(recipe.size)
+    write_description(out / MODEL_FILE, Description(
+        variant=KERAS, image_size=data.image_size, classes=CLASSES,
+        input=InputConvention(normalisation="x / 127.5 - 1, inside the model",
+                              tensor={"dtype": "uint8", "layout": "NHWC RGB", "range": [0, 255]}),
+        size=size.name, decoder_filters=size.decoder_filters, dataset=data.source,
+        val_fraction=val_fraction, seed=recipe.seed, best_epoch=best_epoch,
+        details={
+            "model": MODEL_FILE,
+            "output": {"kind": "logits", "classes": len(CLASSES)},
+            **size.record(),  # decoder blocks, head, encoder scale
+            "gmac_per_image": round(keras_macs(model) / 1e9, 4),  # the Keras graph's; exports differ
+            "data": {"counts": data.counts(), "skipped": dict(data.skipped)},
+            "recipe": asdict(recipe),
+            "distribution": distribution,
+            "epochs_run": state["epoch"],
+            "train_seconds": round(seconds, 1),
+            "metrics": metrics,
+            "versions": versions("tensorflow", "keras"),
+        }))
     try:
         from .curves import plot_history
     except ImportError:  # matplotlib is optional; the history JSON holds the same figures

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PetsegError
+from .modelfile import check_model_path
 
 # Model formats a stage reads (a .keras needs the training stack): each stage declares its
 # formats as entry points in this group, named by file suffix, so that the core names no stage
@@ -17,9 +18,7 @@ FORMAT_HOOKS = "petseg.model_formats"
 
 def open_model(path: Path, num_threads: int | None = None, verified: bool = False):
     """A TFLiteModel for .tflite files, an OnnxModel for .onnx files, a stage's model for its formats."""
-    path = Path(path)
-    if path.is_dir():
-        raise PetsegError(f"{path} is a directory; pass a model file")
+    path = check_model_path(path)
     if path.suffix == ".onnx":
         from .onnx_runtime import OnnxModel
 

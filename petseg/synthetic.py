@@ -8,12 +8,10 @@ Oxford-IIIT Pet annotations do (1 pet, 2 background, 3 border).
 from __future__ import annotations
 
 import collections
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .atomic import ensure_dir
 from .dataset import Split
 from .errors import PetsegError
 from .labels import trimap_to_classes
@@ -77,20 +75,3 @@ def _draw_split(rng: np.random.Generator, n: int, size: int, prefix: str) -> Spl
         images.append(np.asarray(image))
         masks.append(trimap_to_classes(trimap))
     return Split(np.stack(images), np.stack(masks), [f"{prefix}_{i}" for i in range(n)])
-
-
-def write_official_layout(root: Path, n_trainval: int = 12, n_test: int = 6, size: int = 96,
-                          seed: int = 0) -> Path:
-    """Write synthetic pets as the official archive extracts (JPEGs, PNG trimaps, split lists)."""
-    root = ensure_dir(Path(root))
-    images, trimaps = ensure_dir(root / "images"), ensure_dir(root / "annotations" / "trimaps")
-    rng = np.random.default_rng(seed)
-    for split, n in (("trainval", n_trainval), ("test", n_test)):
-        names = [f"Synthetic_{split}_{i}" for i in range(n)]
-        for name in names:
-            image, trimap = draw_pet(rng, size)
-            image.save(images / f"{name}.jpg", quality=92)
-            Image.fromarray(trimap).save(trimaps / f"{name}.png")
-        (root / "annotations" / f"{split}.txt").write_text(
-            "".join(f"{name} 1 1 1\n" for name in names))
-    return root

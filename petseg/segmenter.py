@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .labels import class_ids
+
 
 class Segmenter:
     """Subclasses provide ``set_input(image)``, ``invoke()`` and ``logits()``."""
@@ -14,5 +16,5 @@ class Segmenter:
         for i, image in enumerate(images):
             self.set_input(image)
             self.invoke()
-            out[i] = np.argmax(self.logits(), axis=-1)
+            out[i] = class_ids(self.logits())
         return out

@@ -20,7 +20,7 @@ from PIL import Image
 from . import atomic
 from .dataset import load_rgb, resize_image
 from .labels import CLASSES, PALETTE
-from .modelfile import classes_of, read_metadata
+from .modelfile import read_description
 from .models import open_model
 from .overlay import blend
 from .quiet import VERBOSE_HELP, quiet_cli
@@ -56,11 +56,11 @@ def save_overlay(photo: Image.Image, classes: np.ndarray, dest: Path) -> None:
 
 def model_classes(path: Path) -> tuple[str, ...]:
     """Class names from the model's metadata (beside it or inside it); petseg's own if it has none."""
-    meta = read_metadata(path) if Path(path).is_file() else None
-    if meta is None and Path(path).is_file():
+    description = read_description(path) if Path(path).is_file() else None
+    if description is None and Path(path).is_file():
         print(f"note: {path} carries no petseg metadata; assuming classes {', '.join(CLASSES)} and raw "
               "RGB 0..255 input", file=sys.stderr)
-    return classes_of(meta, path)
+    return description.classes if description else CLASSES
 
 
 def build_parser() -> argparse.ArgumentParser:

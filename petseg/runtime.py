@@ -13,13 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from .child import run_module
+from .description import InputConvention
 from .environment import package_version
 from .errors import PetsegError
 from .graph import count_macs, ops_outside_delegate
-from .modelfile import input_normalisation, read_metadata
+from .modelfile import check_model_path, read_description
 from .segmenter import Segmenter
-
-TFLITE_IDENTIFIER = b"TFL3"
 
 
 @dataclass(frozen=True)
@@ -44,27 +43,13 @@ def load_runtime() -> Runtime:
         raise PetsegError("no TFLite runtime found; pip install ai-edge-litert") from exc
 
 
-def check_tflite_file(path: Path) -> bytes:
-    """Read a .tflite file and refuse what is plainly not one, before any native code sees it."""
-    path = Path(path)
-    if path.is_dir():
-        raise PetsegError(f"{path} is a directory; pass a .tflite file")
-    if not path.is_file():
-        raise PetsegError(f"{path} does not exist; pass the path of an exported .tflite model")
-    data = path.read_bytes()
-    if len(data) < 16 or data[4:8] != TFLITE_IDENTIFIER:
-        raise PetsegError(f"{path} is not a TFLite model (no TFL3 flatbuffer header); "
-                          "export one with petseg-export")
-    return data
-
-
 def probe(path: Path, timeout: float = 120.0) -> dict:
     """Load, allocate and run ``path`` once in a child process and return its I/O details.
 
     A malformed flatbuffer can crash the native interpreter outright, so the
     first contact happens in a process whose death we can survive and report.
     """
-    check_tflite_file(path)
+    check_model_path(path, (".tflite",))
     answer = run_module("petseg.runtime_probe", [str(path)], f"{path} is not a usable TFLite model",
                         "re-export it with petseg-export", timeout)
     return json.loads(answer)
@@ -83,7 +68,9 @@ class TFLiteModel(Segmenter):
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         check_image_io(self.input["shape"], self.output["shape"], path)
-        self.mean, self.std = input_normalisation(read_metadata(path), path)
+        description = read_description(path)
+        convention = description.input if description else InputConvention()
+        self.mean, self.std = np.asarray(convention.mean, np.float32), np.asarray(convention.std, np.float32)
         self.raw_pixels = not self.mean.any() and bool(np.all(self.std == 1))
 
     @property

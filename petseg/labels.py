@@ -21,3 +21,8 @@ def trimap_to_classes(trimap: np.ndarray) -> np.ndarray:
     if trimap.size and (trimap.min() < 1 or trimap.max() > NUM_CLASSES):
         raise ValueError(f"trimap values must be 1..3, found {int(trimap.min())}..{int(trimap.max())}")
     return (trimap - 1).astype(np.uint8)
+
+
+def class_ids(logits: np.ndarray) -> np.ndarray:
+    """Per-pixel class ids from logits (or probabilities): the one place petseg takes the argmax."""
+    return np.argmax(logits, axis=-1).astype(np.uint8)

@@ -8,6 +8,7 @@ import numpy as np
 
 from .environment import package_version
 from .errors import PetsegError
+from .modelfile import check_model_path
 from .runtime import check_image_io
 from .segmenter import Segmenter
 
@@ -18,9 +19,7 @@ class OnnxModel(Segmenter):
             import onnxruntime as ort
         except ImportError as exc:
             raise PetsegError("timing .onnx models needs ONNX Runtime: pip install 'petseg[onnx]'") from exc
-        path = Path(path)
-        if not path.is_file():
-            raise PetsegError(f"{path} does not exist; pass an exported .onnx model")
+        path = check_model_path(path, (".onnx",))
         options = ort.SessionOptions()
         if num_threads:
             options.intra_op_num_threads = num_threads

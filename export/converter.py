@@ -1,0 +1,159 @@
+"""The variants the TFLite converter makes: fp32, fp16, dynamic, int8 (full integer) and int16x8.
+
+Every one starts from the same graph: the Keras model, its decoder in the variant's form
+(decoder.py), traced at batch 1 with the weights frozen. TensorFlow is imported when a variant
+is built, not when this module is, so that petseg-export answers --help and refuses bad input
+at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .variant import BuildInputs, Built, Variant, one_at_a_time
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+IO_TYPES = ("uint8", "int8", "float32")
+
+
+def graph_converter(model: keras.Model, decoder: str = "winograd") -> tf.lite.TFLiteConverter:
+    """A converter for ``model`` at batch 1, its weights frozen, its decoder in form ``decoder``."""
+    import tensorflow as tf
+
+    from .decoder import fast_forward, has_petseg_decoder
+
+    # A fixed batch of 1 gives every transposed conv a static output shape; with a free batch
+    # Keras 3 emits SHAPE/STRIDED_SLICE/PACK ops that keep the model off XNNPACK.
+    shape = [1, *model.input_shape[1:]]
+    fast = (fast_forward(model, decoder) if decoder != "transpose-conv" and has_petseg_decoder(model)
+            else None)
+
+    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32, name="image")])
+    def serve(image: tf.Tensor) -> tf.Tensor:
+        return fast(image) if fast else model(image, training=False)
+
+    # No trackable object: the converter then freezes the weights into constants instead of
+    # emitting VAR_HANDLE/READ_VARIABLE ops that read and transpose them on every inference.
+    return tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()])
+
+
+def representative(images: np.ndarray):
+    """The converter's representative_dataset over ``images``."""
+    return lambda: ([batch] for batch in one_at_a_time(images))
+
+
+class FloatVariant(Variant):
+    """fp32; fp16 (float16 weights); dynamic (int8 weights, float activations)."""
+
+    def __init__(self, name: str, summary: str, weights: str = "float32") -> None:
+        super().__init__(name, summary)
+        self.weights = weights  # float32, float16 or int8
+
+    def build(self, inputs: BuildInputs) -> Built:
+        form = self.decoder_form(inputs)
+        return Built(self.convert(inputs.model, form), {"decoder": form})
+
+    def convert(self, model: keras.Model, form: str) -> bytes:
+        import tensorflow as tf
+
+        converter = graph_converter(model, form)
+        if self.weights != "float32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if self.weights == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        return converter.convert()
+
+
+def float_graph(model: keras.Model, form: str) -> bytes:
+    """The fp32 flatbuffer (what the AI Edge Quantizer starts from)."""
+    return FloatVariant("fp32", "").convert(model, form)
+
+
+class Int8Variant(Variant):
+    """Full-integer int8 from one calibration; the layers the fallback search picks stay float.
+
+    int8 stays sub-pixel on --decoder auto because XNNPACK declines int8 ADD/SUB whose input
+    and output scales differ too much: on a briefly trained model 25 of Winograd's sums left
+    the delegate.
+    """
+
+    calibrated = True
+    auto_decoder = "subpixel"
+
+    def build(self, inputs: BuildInputs) -> Built:
+        form, job = self.decoder_form(inputs), inputs.job
+        calibrated = inputs.cached(("calibrated", form), lambda: calibrate(inputs.model, inputs.calib, form))
+        keep = self.keep_float(calibrated, inputs)
+        if job.report:
+            from .sensitivity import write_report
+
+            write_report(calibrated, inputs.calib, job.out / "int8_layer_report.csv")
+        return Built(quantize_int8(calibrated, job.io_type, keep), {"keep_float": keep, "decoder": form})
+
+    @staticmethod
+    def keep_float(calibrated: bytes, inputs: BuildInputs) -> list[str]:
+        from .sensitivity import layer_errors, resolve, search_fallback
+
+        job = inputs.job
+        if job.max_drop is None and not job.keep_float:
+            return []
+        # The worst layers first, by the converter's per-layer debugger (sensitivity.py).
+        images = inputs.calib[:32] if job.max_drop is not None else inputs.calib[:8]
+        ranked = [r["tensor"] for r in layer_errors(calibrated, images)]
+        forced = resolve(job.keep_float, ranked)
+        if job.max_drop is None:
+            return forced
+        return search_fallback(ranked, lambda layers: quantize_int8(calibrated, job.io_type, layers),
+                               job, inputs.reference, forced, "in float")
+
+
+def calibrate(model: keras.Model, images: np.ndarray, decoder: str = "subpixel") -> bytes:
+    """A float model carrying activation ranges measured on ``images``.
+
+    Calibrating once lets several quantisations (different layers kept in float)
+    be derived without running the calibration set again.
+    """
+    import tensorflow as tf
+
+    converter = graph_converter(model, decoder)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative(images)
+    converter._experimental_calibrate_only = True  # noqa: SLF001 - what QuantizationDebugger does
+    return converter.convert()
+
+
+def quantize_int8(calibrated: bytes, io_type: str = "uint8", keep_float: Sequence[str] = ()) -> bytes:
+    """Full-integer int8 from a calibrated model; ``keep_float`` names layers left in float."""
+    import tensorflow as tf
+    from tensorflow.lite.python import convert
+
+    dtype = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}[io_type]
+    # The same call TFLiteConverter makes for full-integer int8, plus the layers kept in float.
+    return convert.mlir_quantize(calibrated, input_data_type=dtype, output_data_type=dtype,
+                                 denylisted_nodes=list(keep_float) or None)
+
+
+class Int16x8Variant(Variant):
+    """The converter's int16 activations with int8 weights (--quantizer converter)."""
+
+    calibrated = True
+
+    def decoder_form(self, inputs: BuildInputs) -> str:
+        return "transpose-conv"  # the 16x8 quantiser has no DEPTH_TO_SPACE
+
+    def build(self, inputs: BuildInputs) -> Built:
+        import tensorflow as tf
+
+        form = self.decoder_form(inputs)
+        converter = graph_converter(inputs.model, form)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative(inputs.calib)
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        return Built(converter.convert(), {"decoder": form})
