@@ -32,7 +32,12 @@ from .sensitivity import layer_errors, resolve, search_fallback, short_name
 from .variant import BuildInputs, Built, Variant
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import keras
+
+    from .pipeline import ExportJob
+    from .verify import Reference
 
 INT16X8_MIN_AGREEMENT = 0.995  # of pixels; an int16 reference that misses this is no reference
 
@@ -64,7 +69,7 @@ class AeqVariant(Variant):
         self.calibrated = static  # activation ranges from the calibration images
         self.fallback, self.label = fallback, label  # AEQ's fallback kind; how the search says it
 
-    def fallback_for(self, job) -> tuple[str, str]:
+    def fallback_for(self, job: ExportJob) -> tuple[str, str]:
         return self.fallback, self.label
 
     def build(self, inputs: BuildInputs) -> Built:
@@ -87,13 +92,14 @@ class AeqVariant(Variant):
         return Built(quantized, {"quantizer": f"ai-edge-quantizer {_version()}", "decoder": form,
                                  "fallback": {"kind": kind, "layers": [short_name(t) for t in layers]}})
 
-    def io_type(self, job) -> str:
+    def io_type(self, job: ExportJob) -> str:
         return "float32"
 
     def ranked(self, model: keras.Model, graph: bytes, calib: np.ndarray, form: str) -> list[str]:
         return _ranked_by_debugger(model, graph, calib, form)
 
-    def choose(self, ranked: list[str], make, job, reference, label: str) -> list[str]:
+    def choose(self, ranked: list[str], make: Callable[[list[str]], bytes], job: ExportJob,
+               reference: Reference, label: str) -> list[str]:
         forced = resolve(job.keep_float, ranked) if job.keep_float and ranked else []
         if not ranked or job.max_drop is None:
             return forced
@@ -106,10 +112,10 @@ class AeqInt8(AeqVariant):
     def __init__(self, name: str, summary: str) -> None:
         super().__init__(name, summary, static=True, fallback="float", label="in float")
 
-    def fallback_for(self, job) -> tuple[str, str]:
+    def fallback_for(self, job: ExportJob) -> tuple[str, str]:
         return ("int16", "in int16") if job.integer_only else (self.fallback, self.label)
 
-    def io_type(self, job) -> str:
+    def io_type(self, job: ExportJob) -> str:
         return job.io_type
 
     def build(self, inputs: BuildInputs) -> Built:
@@ -124,7 +130,8 @@ class AeqInt16x8(AeqVariant):
     def __init__(self, name: str, summary: str) -> None:
         super().__init__(name, summary, static=True, fallback="float", label="in float")
 
-    def choose(self, ranked: list[str], make, job, reference, label: str) -> list[str]:
+    def choose(self, ranked: list[str], make: Callable[[list[str]], bytes], job: ExportJob,
+               reference: Reference, label: str) -> list[str]:
         job = replace(job, min_agreement=max(job.min_agreement, INT16X8_MIN_AGREEMENT))
         return super().choose(ranked, make, job, reference, label)
 

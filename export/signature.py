@@ -1,6 +1,6 @@
 """Give an exported flatbuffer the serving signature that LiteRT's signature APIs look for.
 
-petseg converts a frozen concrete function (weights become constants, see convert.py),
+petseg converts a frozen concrete function (weights become constants, see converter.py),
 and that path writes no SignatureDef. LiteRT's signature runner, its CompiledModel API
 and the AI Edge Quantizer address a model by signature, so one is added afterwards;
 it only names existing tensors, the ops stay as they are.

@@ -5,7 +5,7 @@ most 2x2 input pixels, and which taps apply depends only on the pixel's row and
 column parity. Splitting it into the four parity convolutions (2x2, 2x1, 1x2,
 1x1 kernels) and interleaving them with DEPTH_TO_SPACE computes the same numbers
 with the same MACs, but as plain convolutions, which XNNPACK runs about twice
-as fast as TRANSPOSE_CONV on x86 (see README). Batch norm is folded into the
+as fast as TRANSPOSE_CONV on x86 (see docs/performance.md). Batch norm is folded into the
 kernels (see decoder.py) and ReLU into each conv, so the converter has nothing left to fuse.
 
 The 3-channel logits head is the exception: four convs with 3 outputs each

@@ -91,12 +91,12 @@ def from_json(data: Any, where: Path | str) -> Description:
 def _checked(d: Description, where: Path | str) -> Description:
     """Types and ranges of the fields the stages act on, converted to their Python form."""
     fix = "re-export the model with petseg-export"
-    for name, kind in (("variant", str), ("image_size", int), ("size", str), ("val_fraction", (int, float)),
-                       ("seed", int)):
+    for name, kind, said in (("variant", str, "a string"), ("image_size", int, "an integer"),
+                             ("size", str, "a string"), ("val_fraction", (int, float), "a number"),
+                             ("seed", int, "an integer")):
         value = getattr(d, name)
         if not isinstance(value, kind) or isinstance(value, bool):
-            raise PetsegError(f"{where}: its metadata field {name!r} is {value!r}, not a "
-                              f"{getattr(kind, '__name__', 'number')}; {fix}")
+            raise PetsegError(f"{where}: its metadata field {name!r} is {value!r}, not {said}; {fix}")
     if d.image_size < 1:
         raise PetsegError(f"{where}: its metadata gives image_size {d.image_size}; {fix}")
     names = d.classes

@@ -56,8 +56,8 @@ def save_overlay(photo: Image.Image, classes: np.ndarray, dest: Path) -> None:
 
 def model_classes(path: Path) -> tuple[str, ...]:
     """Class names from the model's metadata (beside it or inside it); petseg's own if it has none."""
-    description = read_description(path) if Path(path).is_file() else None
-    if description is None and Path(path).is_file():
+    description = read_description(path)
+    if description is None:
         print(f"note: {path} carries no petseg metadata; assuming classes {', '.join(CLASSES)} and raw "
               "RGB 0..255 input", file=sys.stderr)
     return description.classes if description else CLASSES

@@ -159,6 +159,7 @@ def test_warnings_come_from_what_is_measured(tiny_model, tmp_path, capsys):
 def test_rows_name_same_variant_files_apart(tmp_path):
     from petseg.benchmark.measure import Measurement
     from petseg.benchmark.report import rows
+    from petseg.description import Description
 
     latency = {"macs": 0, "outside_delegate": {}, "runtime": "x", "init_ms": 1, "first_ms": 1, "runs": 1,
                "median_ms": 1, "mean_ms": 1, "p90_ms": 1, "p99_ms": 1, "std_ms": 0, "min_ms": 1,
@@ -168,7 +169,7 @@ def test_rows_name_same_variant_files_apart(tmp_path):
     for path in paths:
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(b"x")
-    results = [Measurement(p, 1, latency, metadata={"variant": p.stem.removeprefix("petseg_")})
+    results = [Measurement(p, 1, latency, description=Description(p.stem.removeprefix("petseg_"), 64))
                for p in paths]
     assert [r["variant"] for r in rows(results)] == ["converter/petseg_int8", "aeq/petseg_int8", "fp32"]
 

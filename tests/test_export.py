@@ -238,3 +238,24 @@ def test_rewritten_transposed_convs_compute_what_keras_does():
                                np.maximum(expected, 0), atol=1e-5)
     odd = x[:, :5, :7]  # Winograd takes rows in pairs: odd sizes fall back to sub-pixel
     np.testing.assert_allclose(upsample(odd, kernel, bias, "winograd"), np.maximum(layer(odd), 0), atol=1e-5)
+
+
+def test_a_new_variant_is_one_object_in_the_table(tiny_model, tmp_path, monkeypatch, capsys):
+    # The command line lists it, and the export converts, verifies, describes and publishes it
+    # like any other, with nothing added anywhere but its entry.
+    from petseg.export.cli import build_parser
+    from petseg.export.converter import FloatVariant
+    from petseg.export.variants import VARIANTS
+
+    class KerasGraph(FloatVariant):
+        auto_decoder = "transpose-conv"  # the Keras graph as is, TRANSPOSE_CONV ops included
+
+    monkeypatch.setitem(VARIANTS, "fp32-keras", KerasGraph("fp32-keras", "fp32, Keras graph as is"))
+    assert "fp32-keras: fp32, Keras graph as is" in " ".join(build_parser().format_help().split())
+    assert main(["--model", str(tiny_model), "--quantize", "fp32-keras", "--out", str(tmp_path),
+                 "--verify-images", "2"]) == 0
+    meta = json.loads((tmp_path / "petseg_fp32-keras.json").read_text())
+    assert meta["variant"] == "fp32-keras" and meta["decoder"] == "transpose-conv"
+    assert meta["verification"]["agreement"] > 0.99 and meta["calibration"] is None
+    model = TFLiteModel(tmp_path / "petseg_fp32-keras.tflite")
+    assert "TRANSPOSE_CONV" in {op["op_name"] for op in model.interpreter._get_ops_details()}

@@ -78,4 +78,6 @@ def load_state(directory: Path) -> dict | None:
     state = json.loads(path.read_text())
     if not (Path(directory) / state["last"]).is_file():
         return None
+    if "best_epoch" not in state:  # written before the state recorded it: the best val loss's epoch
+        state["best_epoch"] = min(state["history"], key=lambda row: row.get("val_loss", row["loss"]))["epoch"]
     return state

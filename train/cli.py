@@ -11,9 +11,10 @@ from petseg.dataset import SOURCES_HELP
 from petseg.errors import PetsegError
 from petseg.quiet import VERBOSE_HELP, quiet_cli
 
-DEFAULTS_NOTE = ("The defaults are the measured recipe (see README): ImageNet encoder fine-tuned with "
-                 "its batch norms frozen, flip/zoom/colour augmentation, Adam with cosine decay, batch 64. "
-                 "Each --size has its own epochs and learning rate, tuned on validation images.")
+DEFAULTS_NOTE = ("The defaults are the measured recipe (see docs/recipes.md): ImageNet encoder "
+                 "fine-tuned with its batch norms frozen, flip/zoom/colour augmentation, Adam with cosine "
+                 "decay, batch 64. Each --size has its own epochs and learning rate, tuned on validation "
+                 "images.")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,7 +38,7 @@ class Recipe:
 
 
 # Where each size's tuned recipe differs from the defaults above (the seed's). Tuned on the
-# validation images of the 3-breed slice only; the study is in the README ("Model sizes").
+# validation images of the 3-breed slice only; the study is in docs/recipes.md.
 SIZE_RECIPES: dict[str, dict] = {
     "seed": {},
     # The narrow decoders learn more slowly: at the seed's 22 epochs their best (lowest validation

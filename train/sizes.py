@@ -63,9 +63,9 @@ class Size:
                           f"an image size that is a multiple of {round(32 / self.encoder_scale)}")
 
     def record(self) -> dict:
-        """What the trained model's metadata says about its architecture."""
-        return {"size": self.name, "decoder_filters": list(self.decoder_filters),
-                "decoder_blocks": list(self.blocks), "head": self.head, "encoder_scale": self.encoder_scale}
+        """What the trained model's description adds about its architecture to ``size`` and
+        ``decoder_filters`` (typed fields of petseg.description.Description)."""
+        return {"decoder_blocks": list(self.blocks), "head": self.head, "encoder_scale": self.encoder_scale}
 
 
 SIZES: dict[str, Size] = {s.name: s for s in (
