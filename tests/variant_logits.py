@@ -8,6 +8,7 @@ search off. ``python tests/variant_logits.py OUT.npz`` records the figures of th
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
 import sys
 from pathlib import Path
@@ -37,13 +38,14 @@ DATA = "synthetic:24"
 
 
 def cpu() -> str:
-    """The CPU's model name and flags: float results are only bit-exact on the same kind of CPU."""
+    """The CPU's model name, flags and core count: float results are bit-exact only on the same kind
+    of CPU, with the same number of threads splitting TensorFlow's work."""
     text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
     fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
     name = " ".join(fields.get("model name\t", platform.processor()).split())
     family = fields.get("cpu family\t", "").strip()
     flags = " ".join(sorted(fields.get("flags\t\t", "").split()))
-    return f"{name} family {family} | {flags}"
+    return f"{name} family {family} | {os.cpu_count()} cores | {flags}"
 
 
 def seeded_model(path: Path) -> Path:
