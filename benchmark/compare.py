@@ -17,16 +17,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from petseg.errors import PetsegError
-from petseg.modelfile import variant_file
+from petseg.modelfile import TRAINED_MODEL, variant_file
 from petseg.quiet import VERBOSE_HELP, quiet_cli
 
-VARIANTS = ("fp32", "fp16", "int8", "onnx", "onnx-int8")
+# The variants compared, and their files' suffixes.
+FILES = {"fp32": ".tflite", "fp16": ".tflite", "int8": ".tflite", "onnx": ".onnx", "onnx-int8": ".onnx"}
+VARIANTS = tuple(FILES)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m petseg.benchmark.compare", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", type=Path, default=Path("models/petseg.keras"))
+    p.add_argument("--model", type=Path, default=Path("models") / TRAINED_MODEL)
     p.add_argument("--out", type=Path, default=Path("models/compare"))
     p.add_argument("--reports", type=Path, default=Path("reports"))
     p.add_argument("--threads", default="1,2")
@@ -43,10 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                *(flag for flag in ("--verbose", "--debug") if getattr(args, flag[2:]))]
         if subprocess.run(cmd).returncode != 0:
             raise PetsegError("the export step failed (see above); fix it, or rerun with --skip-export")
-    files = [variant_file(args.out, v) for v in VARIANTS]
+    files = [variant_file(args.out, v, suffix) for v, suffix in FILES.items()]
     from .cli import main as bench
 
-    bench_args = [*map(str, files), "--reference", str(variant_file(args.out, "onnx")),
+    bench_args = [*map(str, files), "--reference", str(variant_file(args.out, "onnx", ".onnx")),
                   "--threads", args.threads, "--runs", str(args.runs), "--min-seconds", str(args.min_seconds),
                   "--markdown", str(args.reports / "runtimes.md"),
                   "--json", str(args.reports / "runtimes.json"), "--plot", str(args.reports / "runtimes.png")]

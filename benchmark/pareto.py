@@ -18,7 +18,7 @@ from pathlib import Path
 from petseg import atomic
 from petseg.description import Description
 from petseg.errors import PetsegError
-from petseg.modelfile import read_description, variant_of_file
+from petseg.modelfile import TRAINED_MODEL, read_description, variant_of_file
 from petseg.quiet import quiet_cli
 from petseg.table import format_table
 
@@ -56,7 +56,8 @@ def load(bench_json: Path) -> tuple[list[dict], dict]:
 
 def _training(path: Path, description: Description | None) -> dict:
     """What training recorded about the Keras model the export came from (beside it, or where it says)."""
-    for keras_path in (path.with_name("petseg.keras"), description and description.source_path):
+    recorded = description and description.source_model and Path(description.source_model.path)
+    for keras_path in (path.with_name(TRAINED_MODEL), recorded):
         found = keras_path and read_description(keras_path)
         if found:
             return {"decoder_filters": list(found.decoder_filters), **found.details}

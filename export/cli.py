@@ -8,17 +8,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from petseg.errors import PetsegError
+from petseg.modelfile import TRAINED_MODEL
 from petseg.quiet import VERBOSE_HELP, quiet_cli
 
 from .converter import IO_TYPES
-from .variants import DECODERS, DEFAULT_SET, QUANTIZERS, VARIANTS
+from .variants import DECODERS, DEFAULT_SET, MAX_DROP, MIN_AGREEMENT, QUANTIZERS, VARIANTS
 
 
 def build_parser() -> argparse.ArgumentParser:
     variants = "; ".join(f"{v.name}: {v.summary}" for v in VARIANTS.values())
     p = argparse.ArgumentParser(prog="petseg-export", description=__doc__,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", type=Path, default=Path("models/petseg.keras"),
+    p.add_argument("--model", type=Path, default=Path("models") / TRAINED_MODEL,
                    help="trained Keras model from petseg-train")
     p.add_argument("--quantize", nargs="+", default=[",".join(DEFAULT_SET)], metavar="VARIANT",
                    help=f"variants to export, or 'all' ({variants})")
@@ -34,11 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="held-out (validation) images each variant is checked on")
     p.add_argument("--keep-float", nargs="+", default=[], metavar="NAME",
                    help="int8: keep the layers whose tensor names contain NAME in float (see --report)")
-    p.add_argument("--max-drop", type=_max_drop, default=0.3, metavar="P",
+    p.add_argument("--max-drop", type=_max_drop, default=MAX_DROP, metavar="P",
                    help="int8: keep the fewest most-sensitive layers in float until the mIoU loss on "
                         "validation images is within P points (and --min-agreement holds); 'off' "
                         "quantises every layer")
-    p.add_argument("--min-agreement", type=float, default=98.5, metavar="PCT",
+    p.add_argument("--min-agreement", type=float, default=100 * MIN_AGREEMENT, metavar="PCT",
                    help="int8 with --max-drop: also keep layers in float until at least PCT %% of "
                         "validation pixels get the Keras model's class")
     p.add_argument("--report", action="store_true",

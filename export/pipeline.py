@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from petseg import atomic
 from petseg.dataset import Split, load_dataset
-from petseg.description import Description, InputConvention
+from petseg.description import Description, InputConvention, SourceModel
 from petseg.environment import versions
 from petseg.errors import PetsegError
 from petseg.metrics import confusion, scores
@@ -27,11 +27,9 @@ from petseg.runtime import load_runtime
 from petseg.table import format_table
 from petseg.train.evaluate import predict_classes
 
-from . import tflite_metadata
-from .signature import INPUT_NAME, OUTPUT_NAME, SIGNATURE_KEY, add_serving_signature
 from .source import file_sha256, load_trained
 from .variant import BuildInputs, Built, Variant
-from .variants import pick
+from .variants import MAX_DROP, MIN_AGREEMENT, pick
 from .verify import Reference, Verification, run_model_bytes, verify_bytes
 
 
@@ -45,8 +43,8 @@ class ExportJob:
     io_type: str = "uint8"
     verify_images: int = 64
     keep_float: list[str] = field(default_factory=list)
-    max_drop: float | None = 0.3  # mIoU points
-    min_agreement: float = 0.985  # fraction of pixels, like every agreement petseg records
+    max_drop: float | None = MAX_DROP  # mIoU points
+    min_agreement: float = MIN_AGREEMENT  # a fraction of pixels, like every agreement petseg records
     report: bool = False
     seed: int = 0
     decoder: str = "auto"
@@ -67,10 +65,9 @@ def run_export(job: ExportJob) -> int:
     calib = pick_images(data["train"], job.calibration_samples, job.seed)
     reference = keras_reference(model, data["val"].take(range(min(job.verify_images, len(data["val"])))))
     inputs = BuildInputs(model, calib.images, reference, job)
-    provenance = {"path": str(job.model_path), "sha256": file_sha256(job.model_path),
-                  "trained_on": trained.dataset}
-    origin = trained.derived(dataset=source, details={"recipe": trained.details.get("recipe"),
-                                                      "source_model": provenance})
+    origin = trained.derived(
+        dataset=source, details={"recipe": trained.details.get("recipe")},
+        source_model=SourceModel(str(job.model_path), file_sha256(job.model_path), trained.dataset))
     rows, failed, fp32_size = [], {}, None
     for name in job.variants:
         variant = pick(name, job.quantizer, job.integer_only)
@@ -105,27 +102,22 @@ def keras_reference(model: keras.Model, split: Split) -> Reference:
 
 def publish(variant: Variant, built: Built, job: ExportJob, calibration_images: int, reference: Reference,
             origin: Description) -> tuple[int, Verification]:
-    """Verify the variant, describe it, and write the model and its JSON together (or neither).
-
-    A ``.tflite`` gets the serving signature and the app metadata (tflite_metadata.py);
-    neither changes an op, which is checked on the final bytes.
-    """
-    dest = variant_file(job.out, variant.name)
-    tflite = dest.suffix == ".tflite"
-    flatbuffer = add_serving_signature(built.model) if tflite else built.model
-    check = verify_bytes(flatbuffer, dest.suffix, reference)
+    """Verify the variant, describe it, and write the model and its JSON together (or neither)."""
+    dest = variant_file(job.out, variant.name, variant.suffix)
+    model = variant.signed(built.model)
+    check = verify_bytes(model, dest.suffix, reference)
     if check.broken:
         raise PetsegError("its predictions disagree with the Keras model on most pixels "
                           "(a broken conversion)")
     description = describe(dest, variant, built, job, calibration_images, check, origin)
-    if tflite:
-        flatbuffer = tflite_metadata.embed(flatbuffer, description)
-        sample = reference.split.images[:8]
-        if not np.array_equal(run_model_bytes(flatbuffer, ".tflite", sample), check.predictions[:8]):
-            raise PetsegError("embedding the metadata changed its predictions (a bug: report it)")
+    final = variant.described(model, description)
+    sample = reference.split.images[:8]
+    if final != model and not np.array_equal(run_model_bytes(final, dest.suffix, sample),
+                                             check.predictions[:8]):
+        raise PetsegError("embedding the metadata changed its predictions (a bug: report it)")
     # The JSON goes into place first, so that a model file, once visible, has its description.
-    atomic.write_files({sidecar(dest): atomic.json_bytes(description.to_json()), dest: flatbuffer})
-    return len(flatbuffer), check
+    atomic.write_files({sidecar(dest): atomic.json_bytes(description.to_json()), dest: final})
+    return len(final), check
 
 
 def describe(dest: Path, variant: Variant, built: Built, job: ExportJob, calibration_images: int,
@@ -140,8 +132,7 @@ def describe(dest: Path, variant: Variant, built: Built, job: ExportJob, calibra
             "model": dest.name,
             "description": variant.summary,
             "output": {"kind": "logits", "activation": "softmax", **io["outputs"][0]},
-            "signature": ({"key": SIGNATURE_KEY, "inputs": [INPUT_NAME], "outputs": [OUTPUT_NAME]}
-                          if dest.suffix == ".tflite" else None),
+            "signature": variant.signature,
             "calibration": ({"images": calibration_images, "split": "train", "source": origin.dataset,
                              "seed": job.seed} if variant.calibrated else None),
             **built.record,

@@ -83,7 +83,7 @@ def description(info: Description) -> str:
 
 
 def licence(info: Description) -> str:
-    source = str((info.details.get("source_model") or {}).get("trained_on") or "")
+    source = (info.source_model and info.source_model.trained_on) or ""
     if "oxford" in source.lower() or source == "tfds":
         return "Apache-2.0 (petseg); trained on Oxford-IIIT Pet, CC BY-SA 4.0"
     return "Apache-2.0"

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from petseg.modelfile import variant_suffix
-
 if TYPE_CHECKING:
     import keras
+
+    from petseg.description import Description
 
     from .pipeline import ExportJob
     from .verify import Reference
@@ -34,7 +34,7 @@ class BuildInputs:
     _cache: dict = field(default_factory=dict)
 
     def cached(self, key: Any, make: Callable[[], Any]) -> Any:
-        """``make()`` once per export: a calibration several variants (or searches) start from."""
+        """``make()`` once per export, e.g. the calibration every int8 quantisation starts from."""
         if key not in self._cache:
             self._cache[key] = make()
         return self._cache[key]
@@ -53,13 +53,31 @@ class Variant:
     summary: str
     calibrated: bool = False  # whether it needs the representative (calibration) images
     auto_decoder: str = "winograd"  # decoder form for --decoder auto (decoder.py)
+    suffix: str = ".tflite"
 
     def __init__(self, name: str, summary: str) -> None:
         self.name, self.summary = name, summary
 
+    # What every TFLite variant gets after building, for apps (signature.py, tflite_metadata.py);
+    # neither changes an op, which the pipeline checks on the final bytes.
+    def signed(self, model: bytes) -> bytes:
+        """``model`` with the serving signature LiteRT's signature runner and AEQ address it by."""
+        from .signature import add_serving_signature
+
+        return add_serving_signature(model)
+
     @property
-    def suffix(self) -> str:
-        return variant_suffix(self.name)
+    def signature(self) -> dict | None:
+        """The signature ``signed`` adds, as the description records it."""
+        from .signature import INPUT_NAME, OUTPUT_NAME, SIGNATURE_KEY
+
+        return {"key": SIGNATURE_KEY, "inputs": [INPUT_NAME], "outputs": [OUTPUT_NAME]}
+
+    def described(self, model: bytes, description: Description) -> bytes:
+        """``model`` carrying TFLite metadata for MediaPipe Tasks, and ``description`` inside."""
+        from . import tflite_metadata
+
+        return tflite_metadata.embed(model, description)
 
     def decoder_form(self, inputs: BuildInputs) -> str:
         """The decoder form to convert with; every form computes the same numbers (decoder.py)."""

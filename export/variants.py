@@ -41,6 +41,9 @@ OTHER_QUANTIZER: dict[tuple[str, str], Variant] = {
     ("int16x8", "converter"): Int16x8Variant("int16x8", _INT16X8),
 }
 DEFAULT_SET = ("fp32", "fp16", "int8")
+# The fallback search's default budget: mIoU points lost, and pixels agreeing with Keras (a fraction).
+MAX_DROP = 0.3
+MIN_AGREEMENT = 0.985
 
 
 def pick(name: str, quantizer: str = "auto", integer_only: bool = False) -> Variant:

@@ -11,4 +11,4 @@ The installed package maps onto the repository like this (pyproject.toml, packag
 Data flows one way, train -> export -> benchmark; this package imports none of the stages.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

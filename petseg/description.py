@@ -39,6 +39,18 @@ class InputConvention:
 
 
 @dataclass(frozen=True)
+class SourceModel:
+    """The trained model an export came from."""
+
+    path: str
+    sha256: str
+    trained_on: str | None = None  # the dataset that model was trained on
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "sha256": self.sha256, "trained_on": self.trained_on}
+
+
+@dataclass(frozen=True)
 class Description:
     variant: str  # KERAS for the trained model, else the export variant (fp32, int8, ...)
     image_size: int
@@ -47,72 +59,95 @@ class Description:
     size: str = "seed"  # the model size (train/sizes.py)
     decoder_filters: tuple[int, ...] = ()
     dataset: str | None = None  # images it was trained on (Keras), calibrated and verified on (exports)
-    val_fraction: float = 0.1  # with seed: which training images were held out
+    # The training split's seed and validation share, which say which training images were held
+    # out (an export's own calibration seed is recorded under details["calibration"]).
+    val_fraction: float = 0.1
     seed: int = 0
     best_epoch: int | None = None  # the trained model's epoch (counted from 1)
+    source_model: SourceModel | None = None  # exports only
     details: dict[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA
 
     def to_json(self) -> dict:
-        typed = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("details", "input")}
-        return _plain({"schema": self.schema, **typed, "input": self.input.to_json(), **self.details})
+        typed = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "details"}
+        return _plain({"schema": self.schema, **typed, **self.details})
 
     def derived(self, **changes: Any) -> Description:
         """This description with ``changes`` (an export's, from its trained model's)."""
         return replace(self, **changes)
 
-    @property
-    def source_path(self) -> Path | None:
-        """The trained .keras an export came from, as recorded at export time."""
-        path = (self.details.get("source_model") or {}).get("path")
-        return Path(path) if isinstance(path, str) else None
 
+def from_json(data: Any, where: Path | str, variant: str = KERAS) -> Description:
+    """The description in ``data`` (parsed JSON); a one-line PetsegError naming ``where`` if it is not one.
 
-def from_json(data: Any, where: Path | str) -> Description:
-    """The description in ``data`` (parsed JSON); a one-line PetsegError naming ``where`` if it is not one."""
-    fix = "re-export the model with petseg-export (or retrain with petseg-train)"
+    ``variant`` is what a file written before the schema is taken for when it names none.
+    """
     if not isinstance(data, dict):
-        raise PetsegError(f"{where}: does not hold petseg metadata; {fix}")
+        raise PetsegError(f"{where}: does not hold petseg metadata; {_FIX}")
     schema = data.get("schema")
     if schema is None:
-        data = _legacy(data)
-    elif not isinstance(schema, int) or isinstance(schema, bool) or schema > SCHEMA:
-        raise PetsegError(f"{where}: its metadata has schema {schema!r}, newer than this petseg reads "
+        data = _legacy(data, variant)
+    elif not isinstance(schema, int) or isinstance(schema, bool) or schema < 1:
+        raise PetsegError(f"{where}: its metadata's schema {schema!r} is not a schema number; {_FIX}")
+    elif schema > SCHEMA:
+        raise PetsegError(f"{where}: its metadata has schema {schema}, newer than this petseg reads "
                           f"({SCHEMA}); upgrade petseg")
     known = {f.name for f in fields(Description)} - {"details", "schema"}
+    for name in ("variant", "image_size"):
+        if data.get(name) is None:
+            raise PetsegError(f"{where}: its metadata has no {name!r}; {_FIX}")
+    _check_types(data, where)
     typed = {k: data[k] for k in known if data.get(k) is not None}
+    typed.update(classes=tuple(typed.get("classes", CLASSES)), input=_input(data.get("input", {}), where),
+                 decoder_filters=tuple(typed.get("decoder_filters", ())))
+    if "source_model" in typed:
+        typed["source_model"] = _source_model(typed["source_model"], where)
     details = {k: v for k, v in data.items() if k not in known and k != "schema"}
-    try:
-        return _checked(Description(**{**typed, "details": details, "schema": SCHEMA}), where)
-    except (TypeError, ValueError) as exc:
-        raise PetsegError(f"{where}: its metadata is malformed ({exc}); {fix}") from exc
+    return Description(**typed, details=details)
 
 
-def _checked(d: Description, where: Path | str) -> Description:
-    """Types and ranges of the fields the stages act on, converted to their Python form."""
-    fix = "re-export the model with petseg-export"
-    for name, kind, said in (("variant", str, "a string"), ("image_size", int, "an integer"),
-                             ("size", str, "a string"), ("val_fraction", (int, float), "a number"),
-                             ("seed", int, "an integer")):
-        value = getattr(d, name)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise PetsegError(f"{where}: its metadata field {name!r} is {value!r}, not {said}; {fix}")
-    if d.image_size < 1:
-        raise PetsegError(f"{where}: its metadata gives image_size {d.image_size}; {fix}")
-    names = d.classes
-    if (not isinstance(names, (list, tuple)) or len(names) != len(CLASSES)
-            or not all(isinstance(n, str) for n in names)):
+_FIX = "re-export the model with petseg-export (or retrain it with petseg-train)"
+# The fields a stage acts on: (types, in words); None stands for a field left out.
+_TYPES = {"variant": (str, "a string"), "image_size": (int, "an integer"), "size": (str, "a string"),
+          "dataset": (str, "a string"), "val_fraction": ((int, float), "a number"),
+          "seed": (int, "an integer"), "best_epoch": (int, "an integer"), "classes": (list, "a list"),
+          "decoder_filters": (list, "a list"), "input": (dict, "a record"),
+          "source_model": (dict, "a record"), "calibration": (dict, "a record"),
+          "verification": (dict, "a record"), "recipe": (dict, "a record")}
+
+
+def _check_types(data: dict, where: Path | str) -> None:
+    """Types and ranges of the fields the stages act on."""
+    for name, (kind, said) in _TYPES.items():
+        value = data.get(name)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise PetsegError(f"{where}: its metadata field {name!r} is {value!r}, not {said}; {_FIX}")
+    ranges = (("image_size", data["image_size"] >= 1),
+              ("best_epoch", data.get("best_epoch") is None or data["best_epoch"] >= 1),
+              ("val_fraction", 0 < data.get("val_fraction", 0.1) < 1))
+    for name, ok in ranges:
+        if not ok:
+            raise PetsegError(f"{where}: its metadata gives {name} {data[name]!r}, out of range; {_FIX}")
+    names = data.get("classes", CLASSES)
+    if len(names) != len(CLASSES) or not all(isinstance(n, str) for n in names):
         raise PetsegError(f"{where}: its metadata lists classes {names!r}, not {len(CLASSES)} names; "
                           "petseg works with its own pet/background/border models")
-    spec = d.input if isinstance(d.input, InputConvention) else _input(d.input, where)
-    return replace(d, classes=tuple(names), input=spec, decoder_filters=tuple(d.decoder_filters))
+    filters = data.get("decoder_filters") or []
+    if not all(isinstance(f, int) and not isinstance(f, bool) and f > 0 for f in filters):
+        raise PetsegError(f"{where}: its metadata gives decoder_filters {filters!r}, not channel counts; "
+                          f"{_FIX}")
+
+
+def _source_model(record: dict, where: Path | str) -> SourceModel:
+    path, sha256, trained_on = record.get("path"), record.get("sha256"), record.get("trained_on")
+    if not (isinstance(path, str) and isinstance(sha256, str) and isinstance(trained_on, (str, type(None)))):
+        raise PetsegError(f"{where}: its metadata's source_model {record!r} is not a path and sha256; {_FIX}")
+    return SourceModel(path, sha256, trained_on)
 
 
 def _input(spec: Any, where: Path | str) -> InputConvention:
     import numpy as np
 
-    if not isinstance(spec, dict):
-        raise PetsegError(f"{where}: its metadata field 'input' is {spec!r}, not a dict; re-export the model")
     try:
         mean = np.broadcast_to(np.asarray(spec.get("mean", 0.0), np.float32), (3,))
         std = np.broadcast_to(np.asarray(spec.get("std", 1.0), np.float32), (3,))
@@ -120,22 +155,22 @@ def _input(spec: Any, where: Path | str) -> InputConvention:
         raise PetsegError(f"{where}: its metadata gives an input mean/std that is not 1 or 3 numbers "
                           f"({exc}); re-export the model with petseg-export") from exc
     if not np.all(np.isfinite(mean)) or not np.all(np.isfinite(std)) or np.any(std == 0):
-        raise PetsegError(f"{where}: its metadata gives input std {std.tolist()}; it must be finite and "
-                          "non-zero: re-export the model with petseg-export")
+        raise PetsegError(f"{where}: its metadata gives input mean {mean.tolist()} and std {std.tolist()}; "
+                          "both must be finite and std non-zero: re-export the model with petseg-export")
     tensor = {k: v for k, v in spec.items() if k not in ("mean", "std", "normalisation")}
     return InputConvention(tuple(map(float, mean)), tuple(map(float, std)),
                            str(spec.get("normalisation", RAW_PIXELS)), tensor)
 
 
-def _legacy(data: dict) -> dict:
-    """A description written before the schema (petseg 0.1 exports and trained models)."""
+def _legacy(data: dict, variant: str) -> dict:
+    """A description written before the schema (exports and trained models of petseg 0.1.0)."""
     def section(name: str) -> dict:
         value = data.get(name)
         return value if isinstance(value, dict) else {}
 
     recipe, trained, source = section("recipe"), section("data"), section("source_model")
     dataset = section("calibration").get("source") or trained.get("source") or source.get("trained_on")
-    moved = {"variant": data.get("variant") or KERAS, "size": data.get("size") or recipe.get("size"),
+    moved = {"variant": data.get("variant") or variant, "size": data.get("size") or recipe.get("size"),
              "dataset": dataset, "seed": recipe.get("seed"), "val_fraction": trained.get("val_fraction")}
     return {**data, **{k: v for k, v in moved.items() if v is not None}}
 
@@ -146,4 +181,6 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if hasattr(value, "to_json"):
+        return _plain(value.to_json())
     return value

@@ -12,7 +12,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from .description import Description, from_json
+from .description import KERAS, Description, from_json
 from .errors import PetsegError
 
 EMBEDDED_JSON = "petseg.json"
@@ -63,7 +63,9 @@ def read_description(model_path: Path) -> Description | None:
     where = sidecar(model_path) if data is not None else model_path
     if data is None:
         data = read_embedded(model_path)
-    return None if data is None else from_json(data, where)
+    # A file from before the schema that names no variant is taken for what its name says.
+    variant = KERAS if Path(model_path).suffix == ".keras" else variant_of_file(model_path)
+    return None if data is None else from_json(data, where, variant)
 
 
 def write_description(dest: Path, description: Description) -> Path:
@@ -74,17 +76,14 @@ def write_description(dest: Path, description: Description) -> Path:
     return sidecar(dest)
 
 
-# Every stage names an exported variant's file the same way: this is the one place that says how.
+# Every stage names the model files the same way: this is the one place that says how.
+TRAINED_MODEL = "petseg.keras"
 PREFIX = "petseg_"
 
 
-def variant_suffix(variant: str) -> str:
-    return ".onnx" if variant.startswith("onnx") else ".tflite"
-
-
-def variant_file(directory: Path, variant: str) -> Path:
-    """``models``, ``int8`` -> ``models/petseg_int8.tflite`` (``.onnx`` for the ONNX variants)."""
-    return Path(directory) / f"{PREFIX}{variant}{variant_suffix(variant)}"
+def variant_file(directory: Path, variant: str, suffix: str = ".tflite") -> Path:
+    """``models``, ``int8`` -> ``models/petseg_int8.tflite``."""
+    return Path(directory) / f"{PREFIX}{variant}{suffix}"
 
 
 def variant_of_file(path: Path) -> str:
@@ -109,13 +108,14 @@ def check_model_path(path: Path, kinds: tuple[str, ...] = (".tflite", ".onnx", "
     kind = path.suffix if path.suffix in (".onnx", ".keras") else ".tflite"
     if path.is_dir():
         raise PetsegError(f"{path} is a directory; pass a model file ({' or '.join(kinds)})")
+    if kind not in kinds:
+        raise PetsegError(f"{path} is not a {' or '.join(kinds)} model; pass one"
+                          + (" (the petseg.keras that petseg-train wrote)" if kinds == (".keras",) else ""))
     if not path.is_file():
-        raise PetsegError(f"{path} does not exist; {_MISSING[kinds[0] if len(kinds) == 1 else kind]}")
-    if kinds == (".keras",) and (kind != ".keras" or not zipfile.is_zipfile(path)):
+        raise PetsegError(f"{path} does not exist; {_MISSING[kind]}")
+    if kind == ".keras" and not zipfile.is_zipfile(path):
         raise PetsegError(f"{path} is not a Keras 3 .keras model file; pass the petseg.keras that "
                           "petseg-train wrote")
-    if kind not in kinds:
-        raise PetsegError(f"{path} is a {kind} model; pass a {' or '.join(kinds)} file")
     if kind == ".tflite":
         with open(path, "rb") as f:
             header = f.read(16)

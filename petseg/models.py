@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PetsegError
-from .modelfile import check_model_path
 
 # Model formats a stage reads (a .keras needs the training stack): each stage declares its
 # formats as entry points in this group, named by file suffix, so that the core names no stage
@@ -18,7 +17,9 @@ FORMAT_HOOKS = "petseg.model_formats"
 
 def open_model(path: Path, num_threads: int | None = None, verified: bool = False):
     """A TFLiteModel for .tflite files, an OnnxModel for .onnx files, a stage's model for its formats."""
-    path = check_model_path(path)
+    # Each opener checks its own kind of file (modelfile.check_model_path), after the format
+    # hooks have had their say: a stage may register any suffix.
+    path = Path(path)
     if path.suffix == ".onnx":
         from .onnx_runtime import OnnxModel
 

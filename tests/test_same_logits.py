@@ -2,10 +2,10 @@
 
 tests/data/variant_logits.npz holds, per export configuration (variant, quantizer, decoder form,
 I/O type), the logits of a fixed seeded model on two fixed images, recorded with the previous
-code by ``python tests/variant_logits.py``. On the CPU they were recorded on they must match
-bit for bit. Float kernels differ between CPUs (AVX2 against AVX-512), and calibration runs in
-float, so elsewhere the check is that every pixel's class and logits match within what those
-rounding differences can move.
+code by ``python tests/variant_logits.py``. On the CPU, core count and library versions they were
+recorded with, they must match bit for bit. Float kernels differ between CPUs (AVX2 against
+AVX-512) and library versions, and calibration runs in float, so elsewhere the check is that
+every pixel's class and logits match within what those rounding differences can move.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def test_every_variant_computes_the_recorded_logits(tmp_path):
     if str(golden["cpu"]) == cpu():
         changed = [label for label, logits in figures.items()
                    if digest(logits) != str(golden[f"{label}/digest"])]
-        assert not changed, f"these exports now compute other logits: {changed}"
+        assert not changed, f"these exports compute other logits than {golden['recorded_with']}: {changed}"
         return
     for label, logits in figures.items():
         classes = np.argmax(logits, axis=-1)

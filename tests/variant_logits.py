@@ -1,8 +1,9 @@
 """Logits of every exported variant of one fixed model, for the refactoring guard (test_same_logits).
 
-The model is petseg's seed U-Net at 64x64 straight from its seeded initialisation (no training,
-so it is the same on every machine), exported through the petseg-export command line with the
-search off. ``python tests/variant_logits.py OUT.npz`` records the figures of the code installed.
+The model is petseg's seed U-Net at 64x64 from its seeded initialisation with batch norms set
+from one batch (no training, so it is the same wherever float rounds the same), exported through
+the petseg-export command line with the fallback search off, and then on with its default
+budget. ``python tests/variant_logits.py OUT.npz`` records the figures of the code installed.
 """
 
 from __future__ import annotations
@@ -32,20 +33,38 @@ CONFIGS = (
     ("wi4", ["--quantize", "wi4"]),
     ("onnx", ["--quantize", "onnx"]),
     ("onnx-int8", ["--quantize", "onnx-int8"]),
+    # The fallback search with its default budget (the flags given last win).
+    ("int8-search", ["--quantize", "int8", "--max-drop", "0.3"]),
+    ("int16x8-search", ["--quantize", "int16x8", "--max-drop", "0.3"]),
 )
 IMAGE_SIZE = 64
 DATA = "synthetic:24"
 
 
+# Their kernels and quantisers compute the figures: another version may round differently.
+PACKAGES = ("tensorflow", "keras", "ai-edge-litert", "ai-edge-quantizer", "onnxruntime", "onnx", "tf2onnx",
+            "numpy")
+
+
 def cpu() -> str:
-    """The CPU's model name, flags and core count: float results are bit-exact only on the same kind
-    of CPU, with the same number of threads splitting TensorFlow's work."""
+    """The CPU's model name, flags and core count, and the versions of PACKAGES: float results are
+    bit-exact only on the same kind of CPU, with the same number of threads splitting TensorFlow's
+    work, and the same libraries."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "-"
+
     text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
     fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
     name = " ".join(fields.get("model name\t", platform.processor()).split())
     family = fields.get("cpu family\t", "").strip()
     flags = " ".join(sorted(fields.get("flags\t\t", "").split()))
-    return f"{name} family {family} | {os.cpu_count()} cores | {flags}"
+    packages = " ".join(f"{p}={installed(p)}" for p in PACKAGES)
+    return f"{name} family {family} | {os.cpu_count()} cores | {flags} | {packages}"
 
 
 def seeded_model(path: Path) -> Path:

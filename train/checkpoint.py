@@ -79,5 +79,7 @@ def load_state(directory: Path) -> dict | None:
     if not (Path(directory) / state["last"]).is_file():
         return None
     if "best_epoch" not in state:  # written before the state recorded it: the best val loss's epoch
-        state["best_epoch"] = min(state["history"], key=lambda row: row.get("val_loss", row["loss"]))["epoch"]
+        losses = [(row.get("val_loss", row.get("loss", float("inf"))), row["epoch"])
+                  for row in state["history"]]
+        state["best_epoch"] = min(losses)[1] if losses else None
     return state

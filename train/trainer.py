@@ -19,7 +19,7 @@ from petseg.dataset import Dataset
 from petseg.description import KERAS, Description, InputConvention
 from petseg.environment import versions
 from petseg.labels import CLASSES
-from petseg.modelfile import write_description
+from petseg.modelfile import TRAINED_MODEL, write_description
 
 from .checkpoint import EpochCheckpoint, load_state
 from .distribute import Distribution
@@ -30,7 +30,7 @@ from .pipeline import eval_dataset, training_dataset
 from .recipe import Recipe
 from .sizes import get_size
 
-MODEL_FILE = "petseg.keras"
+MODEL_FILE = TRAINED_MODEL
 HISTORY_FILE = "history.json"
 CURVES_FILE = "training_curves.png"
 CHECKPOINTS = ".checkpoints"
