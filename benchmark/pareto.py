@@ -85,7 +85,7 @@ def table_rows(records: list[dict]) -> list[dict]:
         rows.append({
             "size": size, "variant": variant,
             "decoder_filters": train.get("decoder_filters"), "train_seconds": train.get("train_seconds"),
-            "val_miou": (train.get("metrics") or {}).get("val", {}).get("mean_iou"),
+            "val_miou": ((train.get("metrics") or {}).get("val") or {}).get("mean_iou"),
             "test_miou": first["miou"], "miou_delta_points": first["miou_delta_points"],
             "agreement": first["agreement"], "gmac_keras": train.get("gmac_per_image"),
             "gmac_graph": first["gmacs"],
