@@ -1,4 +1,4 @@
-"""petseg-export's job: calibrate once, let each variant build itself, verify it, publish it.
+"""petseg-export's job: pick calibration images once, let each variant build itself, publish it.
 
 One variant from the command line to its file: cli.py parses the options into an ExportJob,
 run_export (here) asks variants.py for the variant's maker, the maker (converter.py,

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import PetsegError
 from .labels import CLASSES
 
@@ -146,8 +148,6 @@ def _source_model(record: dict, where: Path | str) -> SourceModel:
 
 
 def _input(spec: Any, where: Path | str) -> InputConvention:
-    import numpy as np
-
     try:
         mean = np.broadcast_to(np.asarray(spec.get("mean", 0.0), np.float32), (3,))
         std = np.broadcast_to(np.asarray(spec.get("std", 1.0), np.float32), (3,))

@@ -12,6 +12,7 @@ import json
 import zipfile
 from pathlib import Path
 
+from .atomic import write_json
 from .description import KERAS, Description, from_json
 from .errors import PetsegError
 
@@ -70,8 +71,6 @@ def read_description(model_path: Path) -> Description | None:
 
 def write_description(dest: Path, description: Description) -> Path:
     """Write ``description`` beside a model written outside atomic.write_files (training)."""
-    from .atomic import write_json
-
     write_json(sidecar(dest), description.to_json())
     return sidecar(dest)
 
