@@ -240,6 +240,14 @@ def test_rewritten_transposed_convs_compute_what_keras_does():
     np.testing.assert_allclose(upsample(odd, kernel, bias, "winograd"), np.maximum(layer(odd), 0), atol=1e-5)
 
 
+def test_the_quantizer_flag_leaves_float_variants_to_the_converter(tiny_model, tmp_path):
+    # Only int8 and int16x8 have two makers; --quantizer aeq used to send fp32 into AEQ's path.
+    assert main(["--model", str(tiny_model), "--quantize", "fp32", "--quantizer", "aeq", "--out",
+                 str(tmp_path), "--verify-images", "2"]) == 0
+    meta = json.loads((tmp_path / "petseg_fp32.json").read_text())
+    assert meta["decoder"] == "winograd" and "quantizer" not in meta
+
+
 def test_a_new_variant_is_one_object_in_the_table(tiny_model, tmp_path, monkeypatch, capsys):
     # The command line lists it, and the export converts, verifies, describes and publishes it
     # like any other, with nothing added anywhere but its entry.

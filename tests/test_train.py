@@ -121,9 +121,21 @@ def test_checkpoint_names_the_best_epoch_without_saving_twice(tmp_path):
         last, best = tmp_path / state["last"], tmp_path / state["best"]
         if epoch < 2:  # an improving epoch: best is the epoch's own checkpoint under a second name
             assert best.name == f"best_{epoch + 1}.keras" and os.path.samefile(best, last)
-    assert state["best"] == "best_2.keras" and state["last"] == "epoch_3.keras"
+    assert state["best"] == "best_2.keras" and state["last"] == "epoch_3.keras" and state["best_epoch"] == 2
     assert not os.path.samefile(best, last)
     assert sorted(p.name for p in tmp_path.glob("*.keras")) == ["best_2.keras", "epoch_3.keras"]
+
+
+def test_a_checkpoint_from_before_best_epoch_was_recorded_resumes(tmp_path):
+    # The best epoch comes from the history's validation losses, never from a file name.
+    from petseg.train.checkpoint import STATE, load_state
+
+    (tmp_path / "epoch_3.keras").write_text("model")
+    history = [{"epoch": 1, "loss": 1.0, "val_loss": 0.9}, {"epoch": 2, "loss": 0.8, "val_loss": 0.6},
+               {"epoch": 3, "loss": 0.7, "val_loss": 0.6}]
+    (tmp_path / STATE).write_text(json.dumps({"epoch": 3, "history": history, "best_val_loss": 0.6,
+                                              "best": "best_2.keras", "last": "epoch_3.keras"}))
+    assert load_state(tmp_path)["best_epoch"] == 2
 
 
 def test_input_pipelines_run_without_the_autotuner():
