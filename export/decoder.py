@@ -5,7 +5,7 @@ is folded into the kernels, and each 3x3 stride-2 transposed conv becomes plain 
 
 - ``winograd`` (the float variants' default): Winograd F(2,2) per axis, 25 products per input
   pixel instead of 36 (winograd.py); blocks with an odd height or width fall back to sub-pixel.
-- ``subpixel`` (int8's default, see pipeline.decoder): four parity convs + depth-to-space,
+- ``subpixel`` (int8's default, see converter.Int8Variant): four parity convs + depth-to-space,
   the same MACs as the transposed conv.
 - ``transpose-conv``: the Keras graph as is (TRANSPOSE_CONV ops).
 
