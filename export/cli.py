@@ -12,7 +12,7 @@ from petseg.modelfile import TRAINED_MODEL
 from petseg.quiet import VERBOSE_HELP, quiet_cli
 
 from .converter import IO_TYPES
-from .variants import DECODERS, DEFAULT_SET, MAX_DROP, MIN_AGREEMENT, QUANTIZERS, VARIANTS
+from .variants import DECODERS, DEFAULT_SET, HOLDOUT_IMAGES, MAX_DROP, MIN_AGREEMENT, QUANTIZERS, VARIANTS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,13 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--io-type", choices=IO_TYPES, default="uint8",
                    help="int8 model input/output type; uint8 takes camera bytes directly")
     p.add_argument("--verify-images", type=int, default=64,
-                   help="held-out (validation) images each variant is checked on")
+                   help="validation images each variant is checked on")
+    p.add_argument("--holdout-images", type=int, default=HOLDOUT_IMAGES,
+                   help="training images kept out of calibration and checked on too (at most a quarter "
+                        "of them): the budget is judged on validation + these, with a bootstrap interval")
+    p.add_argument("--bias-correction", action=argparse.BooleanOptionalAction, default=True,
+                   help="int8: correct each conv's bias for the mean error of its int8 weights, measured "
+                        "on calibration images, before conversion (fp32/fp16 keep the trained weights)")
     p.add_argument("--keep-float", nargs="+", default=[], metavar="NAME",
                    help="int8: keep the layers whose tensor names contain NAME in float (see --report)")
     p.add_argument("--max-drop", type=_max_drop, default=MAX_DROP, metavar="P",
-                   help="int8: keep the fewest most-sensitive layers in float until the mIoU loss on "
-                        "validation images is within P points (and --min-agreement holds); 'off' "
-                        "quantises every layer")
+                   help="int8: every layer is int8 when the held-out mIoU loss is within P points "
+                        "(and --min-agreement holds); if not, the fewest most-sensitive layers are kept "
+                        "in float as a last resort; 'off' quantises every layer without checking")
     p.add_argument("--min-agreement", type=float, default=100 * MIN_AGREEMENT, metavar="PCT",
                    help="int8 with --max-drop: also keep layers in float until at least PCT %% of "
                         "validation pixels get the Keras model's class")
@@ -55,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "converter for int8, AEQ for int16x8 (measured, see docs/performance.md); wi8, wi4 "
                         "and --integer-only always use AEQ")
     p.add_argument("--integer-only", action="store_true",
-                   help="int8 through the AI Edge Quantizer with no float layer anywhere, for NPUs, "
-                        "DSPs and microcontrollers; the layers --max-drop picks get int16 "
-                        "activations instead")
+                   help="int8 with no float layer anywhere, for NPUs, DSPs and microcontrollers: no "
+                        "fallback search, the budget's verdict is printed and recorded; with "
+                        "--quantizer aeq the layers --max-drop picks get int16 activations instead")
     p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     p.add_argument("--debug", action="store_true", help="show tracebacks (and what --verbose shows)")
     return p
@@ -79,9 +85,8 @@ def _check(args: argparse.Namespace) -> None:
         raise PetsegError(f"--verify-images {args.verify_images} must be at least 1")
     if args.max_drop is not None and args.max_drop < 0:
         raise PetsegError(f"--max-drop {args.max_drop} must be zero or more mIoU points")
-    if args.integer_only and args.quantizer == "converter":
-        raise PetsegError("--integer-only needs the AI Edge Quantizer (the converter cannot give int8 "
-                          "layers int16 activations); drop --quantizer converter")
+    if args.holdout_images < 0:
+        raise PetsegError(f"--holdout-images {args.holdout_images} must be zero or more")
     if args.integer_only and args.keep_float:
         raise PetsegError("--integer-only and --keep-float contradict each other; drop one")
     if not 0 <= args.min_agreement <= 100:
@@ -104,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     verify_images=args.verify_images, keep_float=args.keep_float,
                     max_drop=args.max_drop, min_agreement=args.min_agreement / 100,
                     report=args.report, seed=args.seed, decoder=args.decoder,
-                    quantizer=args.quantizer, integer_only=args.integer_only)
+                    quantizer=args.quantizer, integer_only=args.integer_only,
+                    holdout_images=args.holdout_images, bias_correction=args.bias_correction)
     return run_export(job)
 
 

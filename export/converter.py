@@ -8,6 +8,7 @@ at once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -76,7 +77,10 @@ def float_graph(model: keras.Model, form: str) -> bytes:
 
 
 class Int8Variant(Variant):
-    """Full-integer int8 from one calibration; the layers the fallback search picks stay float.
+    """Full-integer int8 from one calibration of the bias-corrected model (bias_correction.py).
+
+    Every layer is int8 unless the budget is missed: then the fallback search keeps the fewest
+    worst layers in float, as a last resort, and says so (--integer-only forbids it).
 
     int8 stays sub-pixel on --decoder auto because XNNPACK declines int8 ADD/SUB whose input
     and output scales differ too much: on a briefly trained model 25 of Winograd's sums left
@@ -88,29 +92,49 @@ class Int8Variant(Variant):
 
     def build(self, inputs: BuildInputs) -> Built:
         form, job = self.decoder_form(inputs), inputs.job
-        calibrated = inputs.cached(("calibrated", form), lambda: calibrate(inputs.model, inputs.calib, form))
+        model, correction = corrected_model(inputs, form)
+        calibrated = inputs.cached(("calibrated", form, job.bias_correction),
+                                   lambda: calibrate(model, inputs.calib, form))
         keep = self.keep_float(calibrated, inputs)
         if job.report:
             from .sensitivity import write_report
 
             write_report(calibrated, inputs.calib, job.out / "int8_layer_report.csv")
-        return Built(quantize_int8(calibrated, job.io_type, keep), {"keep_float": keep, "decoder": form})
+        return Built(quantize_int8(calibrated, job.io_type, keep),
+                     {"keep_float": keep, "decoder": form, "integer_only": not keep,
+                      "bias_correction": correction})
 
     @staticmethod
     def keep_float(calibrated: bytes, inputs: BuildInputs) -> list[str]:
         from .sensitivity import layer_errors, resolve, search_fallback
 
         job = inputs.job
-        if job.max_drop is None and not job.keep_float:
+        if job.integer_only or (job.max_drop is None and not job.keep_float):
             return []
-        # The worst layers first, by the converter's per-layer debugger (sensitivity.py).
-        images = inputs.calib[:32] if job.max_drop is not None else inputs.calib[:8]
-        ranked = [r["tensor"] for r in layer_errors(calibrated, images)]
-        forced = resolve(job.keep_float, ranked)
+
+        @functools.cache
+        def ranked() -> list[str]:  # the worst layers first, by the converter's per-layer debugger
+            images = inputs.calib[:32] if job.max_drop is not None else inputs.calib[:8]
+            return [r["tensor"] for r in layer_errors(calibrated, images)]
+
+        forced = resolve(job.keep_float, ranked()) if job.keep_float else []
         if job.max_drop is None:
             return forced
         return search_fallback(ranked, lambda layers: quantize_int8(calibrated, job.io_type, layers),
                                job, inputs.reference, forced, "in float")
+
+
+def corrected_model(inputs: BuildInputs, form: str) -> tuple[keras.Model, dict | None]:
+    """The model int8 is calibrated from: bias-corrected for ``form`` unless --no-bias-correction."""
+    if not inputs.job.bias_correction:
+        return inputs.model, None
+
+    def correct() -> tuple[keras.Model, dict]:
+        from .bias_correction import CORRECTION_IMAGES, corrected_for_int8
+
+        return corrected_for_int8(inputs.model, inputs.calib[:CORRECTION_IMAGES], form)
+
+    return inputs.cached(("bias-corrected", form), correct)
 
 
 def calibrate(model: keras.Model, images: np.ndarray, decoder: str = "subpixel") -> bytes:

@@ -27,9 +27,10 @@ from petseg.runtime import load_runtime
 from petseg.table import format_table
 from petseg.train.evaluate import predict_classes
 
+from .budget import Budget
 from .source import file_sha256, load_trained
 from .variant import BuildInputs, Built, Variant
-from .variants import MAX_DROP, MIN_AGREEMENT, pick
+from .variants import HOLDOUT_IMAGES, MAX_DROP, MIN_AGREEMENT, pick
 from .verify import Reference, Verification, run_model_bytes, verify_bytes
 
 
@@ -50,6 +51,12 @@ class ExportJob:
     decoder: str = "auto"
     quantizer: str = "auto"
     integer_only: bool = False
+    holdout_images: int = HOLDOUT_IMAGES  # training images kept out of calibration, verified on
+    bias_correction: bool = True
+
+    @property
+    def budget(self) -> Budget:
+        return Budget(self.max_drop, self.min_agreement)
 
 
 def run_export(job: ExportJob) -> int:
@@ -62,20 +69,27 @@ def run_export(job: ExportJob) -> int:
     data = load_dataset(source, model.input_shape[1], seed=trained.seed, val_fraction=trained.val_fraction,
                         splits=("train", "val"))
     print(data.summary())
-    calib = pick_images(data["train"], job.calibration_samples, job.seed)
-    reference = keras_reference(model, data["val"].take(range(min(job.verify_images, len(data["val"])))))
+    pool, held_out = hold_out(data["train"], job.holdout_images, job.seed)
+    calib = pick_images(pool, job.calibration_samples, job.seed)
+    val = data["val"].take(range(min(job.verify_images, len(data["val"]))))
+    reference = keras_reference(model, concat(val, held_out))
+    reference.sources = {"val": len(val), "train held out of calibration": len(held_out)}
+    print(f"calibration: {len(calib)} training images; verification: {len(val)} validation + "
+          f"{len(held_out)} training images held out of calibration")
     inputs = BuildInputs(model, calib.images, reference, job)
     origin = trained.derived(
         dataset=source, details={"recipe": trained.details.get("recipe")},
         source_model=SourceModel(str(job.model_path), file_sha256(job.model_path), trained.dataset))
     rows, failed, fp32_size = [], {}, None
     for name in job.variants:
-        variant = pick(name, job.quantizer, job.integer_only)
+        variant = pick(name, job.quantizer)
         started = time.perf_counter()
         try:
             built = variant.build(inputs)
             seconds = time.perf_counter() - started
             size, check = publish(variant, built, job, len(calib), reference, origin)
+            if variant.calibrated:
+                print(f"{name} on {check.images} held-out images: {check.judgement.line(job.budget)}")
         except PetsegError as exc:
             failed[name] = str(exc)
             continue
@@ -95,6 +109,22 @@ def pick_images(split: Split, count: int, seed: int) -> Split:
     return split.take(np.sort(np.random.default_rng(seed).permutation(len(split))[:count]))
 
 
+def hold_out(train: Split, count: int, seed: int) -> tuple[Split, Split | None]:
+    """``train`` split in two by ``seed``: what calibration may use, and up to ``count`` images it may not."""
+    count = min(count, len(train) // 4)
+    if count < 1:
+        return train, None
+    order = np.random.default_rng(seed + 1).permutation(len(train))
+    return train.take(np.sort(order[count:])), train.take(np.sort(order[:count]))
+
+
+def concat(first: Split, second: Split | None) -> Split:
+    if second is None:
+        return first
+    return Split(np.concatenate([first.images, second.images]), np.concatenate([first.masks, second.masks]),
+                 first.names + second.names)
+
+
 def keras_reference(model: keras.Model, split: Split) -> Reference:
     classes = predict_classes(model, split.images, batch_size=16)
     return Reference(split, classes, scores(confusion(split.masks, classes))["mean_iou"])
@@ -105,7 +135,7 @@ def publish(variant: Variant, built: Built, job: ExportJob, calibration_images: 
     """Verify the variant, describe it, and write the model and its JSON together (or neither)."""
     dest = variant_file(job.out, variant.name, variant.suffix)
     model = variant.signed(built.model)
-    check = verify_bytes(model, dest.suffix, reference)
+    check = verify_bytes(model, dest.suffix, reference, job.budget)
     if check.broken:
         raise PetsegError("its predictions disagree with the Keras model on most pixels "
                           "(a broken conversion)")
@@ -136,8 +166,7 @@ def describe(dest: Path, variant: Variant, built: Built, job: ExportJob, calibra
             "calibration": ({"images": calibration_images, "split": "train", "source": origin.dataset,
                              "seed": job.seed} if variant.calibrated else None),
             **built.record,
-            "verification": {"images": check.images, "split": "val", "agreement": check.agreement,
-                             "miou": check.miou, "miou_delta_points": check.miou_delta},
+            "verification": check.record(),
             **origin.details,
             "versions": {**versions("tensorflow", "keras"), "converter": f"tensorflow {tf.__version__}",
                          "runtime": f"{runtime.name} {runtime.version}"},

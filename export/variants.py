@@ -44,12 +44,14 @@ DEFAULT_SET = ("fp32", "fp16", "int8")
 # The fallback search's default budget: mIoU points lost, and pixels agreeing with Keras (a fraction).
 MAX_DROP = 0.3
 MIN_AGREEMENT = 0.985
+# Training images held out of calibration and added to the verification images: 30 validation
+# images cannot certify a budget of a few tenths of a point (budget.py). At most a quarter of the
+# training images, so that small datasets keep most of theirs for calibration.
+HOLDOUT_IMAGES = 64
 
 
-def pick(name: str, quantizer: str = "auto", integer_only: bool = False) -> Variant:
-    """The maker of ``name`` for ``--quantizer`` (--integer-only int8 is the AI Edge Quantizer's)."""
-    if integer_only and name == "int8":
-        quantizer = "aeq"
+def pick(name: str, quantizer: str = "auto") -> Variant:
+    """The maker of ``name`` for ``--quantizer``; --integer-only changes the maker's settings, not it."""
     return OTHER_QUANTIZER.get((name, quantizer)) or VARIANTS[name]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +13,8 @@ import numpy as np
 from petseg.dataset import Split
 from petseg.metrics import agreement, confusion, scores
 from petseg.models import describe_io, open_model
+
+from .budget import DRAWS, LEVEL, Budget, Judgement, describe, judge
 
 
 @dataclass
@@ -22,6 +24,7 @@ class Reference:
     split: Split
     classes: np.ndarray
     miou: float
+    sources: dict = field(default_factory=dict)  # images per split they came from
 
 
 @dataclass
@@ -32,6 +35,22 @@ class Verification:
     images: int
     predictions: np.ndarray  # the variant's class ids on the verification images
     io: dict  # input and output tensors, as describe_io reports them
+    judgement: Judgement  # the budget's verdict, with bootstrap intervals
+    budget: Budget
+    sources: dict  # verification images per split they came from
+
+    def record(self) -> dict:
+        """What the description records of the check."""
+        j = self.judgement
+        return {"images": self.images, "splits": self.sources,
+                "agreement": self.agreement, "miou": self.miou, "miou_delta_points": self.miou_delta,
+                "interval": {"level": LEVEL, "method": f"bootstrap over images, {DRAWS} draws",
+                             "miou_delta_points": [round(-j.drop_interval.high, 4),
+                                                   round(-j.drop_interval.low, 4)],
+                             "agreement": j.agreement_interval.as_list(6)},
+                "budget": {"max_drop_points": self.budget.max_drop,
+                           "min_agreement": self.budget.min_agreement, "verdict": j.verdict,
+                           "rule": f"within when the whole interval is within the {describe(self.budget)}"}}
 
     @property
     def broken(self) -> bool:
@@ -48,7 +67,8 @@ def _as_file(model: bytes, suffix: str) -> Iterator[Path]:
         yield path
 
 
-def verify_bytes(model: bytes, suffix: str, reference: Reference) -> Verification:
+def verify_bytes(model: bytes, suffix: str, reference: Reference, budget: Budget = Budget()
+                 ) -> Verification:
     """Run the variant in its runtime on the reference images and compare with Keras."""
     split = reference.split
     with _as_file(model, suffix) as path:
@@ -56,7 +76,8 @@ def verify_bytes(model: bytes, suffix: str, reference: Reference) -> Verificatio
         io = describe_io(path)
     miou = scores(confusion(split.masks, pred))["mean_iou"]
     return Verification(agreement(pred, reference.classes), miou, 100 * (miou - reference.miou),
-                        len(split), pred, io)
+                        len(split), pred, io, judge(split.masks, reference.classes, pred, budget), budget,
+                        reference.sources or {"val": len(split)})
 
 
 def run_model_bytes(model: bytes, suffix: str, images: np.ndarray) -> np.ndarray:

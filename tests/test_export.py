@@ -18,8 +18,10 @@ from petseg.runtime import TFLiteModel
 def exported(tiny_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
     # int16x8 is left out here: on random encoder weights it cannot allocate (see the test below).
+    # --holdout-images 0: verified on the validation images alone, which this test recomputes.
     assert main(["--model", str(tiny_model), "--quantize", "fp32,fp16,int8,dynamic", "--out", str(out),
-                 "--calibration-samples", "8", "--verify-images", "2", "--max-drop", "off"]) == 0
+                 "--calibration-samples", "8", "--verify-images", "2", "--max-drop", "off",
+                 "--holdout-images", "0"]) == 0
     return out
 
 
@@ -40,6 +42,7 @@ def test_every_variant_is_written_with_metadata(exported, tiny_model):
         # What the metadata says of the file is what the file does.
         pred = np.argmax(logits, axis=-1)
         assert meta["verification"]["images"] == len(held_out)
+        assert meta["verification"]["splits"] == {"val": len(held_out)}
         assert meta["verification"]["agreement"] == pytest.approx(
             agreement(pred, np.argmax(keras_logits, axis=-1)))
         miou = scores(confusion(held_out.masks, pred))["mean_iou"]
