@@ -73,9 +73,11 @@ def run_export(job: ExportJob) -> int:
     calib = pick_images(pool, job.calibration_samples, job.seed)
     val = data["val"].take(range(min(job.verify_images, len(data["val"]))))
     reference = keras_reference(model, concat(val, held_out))
-    reference.sources = {"val": len(val), "train held out of calibration": len(held_out)}
-    print(f"calibration: {len(calib)} training images; verification: {len(val)} validation + "
-          f"{len(held_out)} training images held out of calibration")
+    reference.sources = {"val": len(val)}
+    if held_out is not None:
+        reference.sources["train held out of calibration"] = len(held_out)
+    print(f"calibration: {len(calib)} training images; verification: "
+          + " + ".join(f"{n} {split}" for split, n in reference.sources.items()))
     inputs = BuildInputs(model, calib.images, reference, job)
     origin = trained.derived(
         dataset=source, details={"recipe": trained.details.get("recipe")},
