@@ -128,6 +128,7 @@ class CompiledSegmenter(Segmenter):
             raise self._compile_error(failure, log) from failure
         self.adapter = vulkan.adapter_from_log(log[0]) if self.backend.gpu else None
         self.inputs, self.outputs = self.model.create_input_buffers(0), self.model.create_output_buffers(0)
+        self._result: np.ndarray | None = None
 
     def _compile_error(self, exc: RuntimeError, log: list[str]) -> PetsegError:
         text = "".join(log)
@@ -167,8 +168,14 @@ class CompiledSegmenter(Segmenter):
 
     def invoke(self) -> None:
         self.model.run_by_index(0, self.inputs, self.outputs)
+        # The GPU may still be computing when the call returns; reading the output waits for it, so an
+        # inference is timed until its result is on the host, as an app would use it.
+        self._result = self._read() if self.backend.gpu else None
+
+    def _read(self) -> np.ndarray:
+        shape, dtype = self.output["shape"], np.dtype(self.output["dtype"])
+        return np.asarray(self.outputs[0].read(int(np.prod(shape)), dtype)).reshape(shape)
 
     def logits(self) -> np.ndarray:
-        shape, dtype = self.output["shape"], np.dtype(self.output["dtype"])
-        values = np.asarray(self.outputs[0].read(int(np.prod(shape)), dtype)).reshape(shape)
+        values = self._result if self._result is not None else self._read()
         return dequantize(values, self.output)[0]
