@@ -105,7 +105,7 @@ def publish(variant: Variant, built: Built, job: ExportJob, calibration_images: 
     """Verify the variant, describe it, and write the model and its JSON together (or neither)."""
     dest = variant_file(job.out, variant.name, variant.suffix)
     model = variant.signed(built.model)
-    check = verify_bytes(model, dest.suffix, reference)
+    check = verify_bytes(model, dest.suffix, reference, fp16=variant.name == "fp16")
     if check.broken:
         raise PetsegError("its predictions disagree with the Keras model on most pixels "
                           "(a broken conversion)")
@@ -137,7 +137,8 @@ def describe(dest: Path, variant: Variant, built: Built, job: ExportJob, calibra
                              "seed": job.seed} if variant.calibrated else None),
             **built.record,
             "verification": {"images": check.images, "split": "val", "agreement": check.agreement,
-                             "miou": check.miou, "miou_delta_points": check.miou_delta},
+                             "miou": check.miou, "miou_delta_points": check.miou_delta,
+                             "fp16_arithmetic": check.fp16_arithmetic},
             **origin.details,
             "versions": {**versions("tensorflow", "keras"), "converter": f"tensorflow {tf.__version__}",
                          "runtime": f"{runtime.name} {runtime.version}"},

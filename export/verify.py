@@ -14,6 +14,8 @@ from petseg.dataset import Split
 from petseg.metrics import agreement, confusion, scores
 from petseg.models import describe_io, open_model
 
+from .fp16_check import fp16_verification
+
 
 @dataclass
 class Reference:
@@ -32,6 +34,7 @@ class Verification:
     images: int
     predictions: np.ndarray  # the variant's class ids on the verification images
     io: dict  # input and output tensors, as describe_io reports them
+    fp16_arithmetic: dict | None = None  # the same check computed in fp16 (fp16_check.py)
 
     @property
     def broken(self) -> bool:
@@ -48,15 +51,17 @@ def _as_file(model: bytes, suffix: str) -> Iterator[Path]:
         yield path
 
 
-def verify_bytes(model: bytes, suffix: str, reference: Reference) -> Verification:
-    """Run the variant in its runtime on the reference images and compare with Keras."""
+def verify_bytes(model: bytes, suffix: str, reference: Reference, fp16: bool = False) -> Verification:
+    """Run the variant in its runtime on the reference images and compare with Keras; with ``fp16``,
+    also computed in fp16 arithmetic."""
     split = reference.split
     with _as_file(model, suffix) as path:
         pred = open_model(path).predict(split.images)
         io = describe_io(path)
+        in_fp16 = fp16_verification(path, reference) if fp16 else None
     miou = scores(confusion(split.masks, pred))["mean_iou"]
     return Verification(agreement(pred, reference.classes), miou, 100 * (miou - reference.miou),
-                        len(split), pred, io)
+                        len(split), pred, io, in_fp16)
 
 
 def run_model_bytes(model: bytes, suffix: str, images: np.ndarray) -> np.ndarray:

@@ -49,6 +49,22 @@ BACKENDS = {b.name: b for b in (
 )}
 
 
+ARITHMETIC = ("auto", "fp16", "fp32")
+
+
+def choose_backend(variant: str, accelerator: str, arithmetic: str) -> str:
+    """The backend for one model: 'cpu' (the Interpreter, fp32 arithmetic) or a BACKENDS name.
+
+    ``auto`` computes an fp16 variant in fp16 where the hardware can (what the variant is for) and
+    anything else in fp32; ``fp16`` asks for fp16 arithmetic and is refused where the CPU lacks it.
+    """
+    if accelerator == "gpu":
+        return "gpu-fp32" if arithmetic == "fp32" else "gpu"
+    if arithmetic == "fp16" or (arithmetic == "auto" and variant == "fp16" and fp16_arithmetic()):
+        return "cpu-fp16"
+    return "cpu"
+
+
 def _options(backend: Backend, num_threads: int | None):
     from ai_edge_litert.compiled_model import CpuOptions, GpuOptions, HardwareAccelerator, Options
 
