@@ -20,7 +20,7 @@ SHARED ?= ../shared
 SHARED_DATA := $(SHARED)/data/oxford-iiit-pet-3breeds
 SHARED_WEIGHTS := $(SHARED)/weights/mobilenet_v2_1.0_no_top.weights.h5
 
-.PHONY: help install model train export report compare pareto demo shared readme-figures test lint clean
+.PHONY: help install gpu-deps model train export report compare pareto demo shared readme-figures test lint clean
 
 help:
 	@echo "make install   create $(VENV) and install petseg with training and test tools"
@@ -32,6 +32,7 @@ help:
 	@echo "make pareto    train every model size (SIZES) with its own recipe -> fp32 + int8 -> one benchmark"
 	@echo "               run -> Pareto table, goals and plot in $(REPORTS)/ (DATA, ENCODER_WEIGHTS)"
 	@echo "make readme-figures  copy the plots of the last run into docs/ (the README's pictures)"
+	@echo "make gpu-deps  (root, Debian) SwiftShader, a software Vulkan device, for --accelerator gpu and its tests"
 	@echo "make test      the test suite"
 
 install: $(BIN)/petseg-train
@@ -41,6 +42,12 @@ $(BIN)/petseg-train: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -e '.[train,dev]'
 	@touch $@
+
+# LiteRT's GPU accelerator runs on Vulkan; without a GPU, SwiftShader from Debian's chromium is the
+# device (petseg.vulkan finds it). libvulkan1 is the loader (chromium's own copy serves if absent).
+gpu-deps:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium libvulkan1
 
 model: train export report
 

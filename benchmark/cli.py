@@ -16,6 +16,8 @@ from petseg.dataset import SOURCES_HELP
 from petseg.errors import PetsegError
 from petseg.quiet import VERBOSE_HELP, quiet_cli
 
+from .accelerators import FP16_HELP, FP16_VARIANTS, parse_accelerators
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="petseg-bench", description=__doc__,
@@ -28,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", type=Path, default=None,
                    help="model for agreement, ΔmIoU and speed-up (default: the fp32 sibling when present)")
     p.add_argument("--threads", default="1", help="comma-separated thread counts, one row each")
+    p.add_argument("--accelerator", default="cpu",
+                   help="comma-separated: cpu (the Interpreter with XNNPACK), gpu (LiteRT's GPU accelerator "
+                        "through CompiledModel, fp16 allowed and fp32 enforced: two rows; needs a Vulkan "
+                        "device, SwiftShader from Debian's chromium without a GPU)")
+    p.add_argument("--fp16-arithmetic", choices=sorted(FP16_VARIANTS), default="auto", help=FP16_HELP)
     p.add_argument("--warmup", type=int, default=10, help="untimed runs before timing")
     p.add_argument("--runs", type=int, default=50, help="timed runs, at least")
     p.add_argument("--min-seconds", type=float, default=1.0, help="keep timing for at least this long")
@@ -57,6 +64,7 @@ def parse_threads(text: str) -> list[int]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     threads = parse_threads(args.threads)
+    args.accelerators = parse_accelerators(args.accelerator)
     if args.runs < 1 or args.warmup < 0 or args.min_seconds < 0:
         raise PetsegError("--runs must be >= 1, --warmup and --min-seconds >= 0")
     if args.limit is not None and args.limit < 1:

@@ -22,6 +22,7 @@ class Measurement:
     predictions: np.ndarray | None = None
     description: Description | None = None
     accuracy: dict = field(default_factory=dict)
+    backend: str = "cpu"  # see benchmark/accelerators.py
 
     @property
     def variant(self) -> str:
@@ -29,11 +30,11 @@ class Measurement:
 
 
 def run_worker(path: Path, threads: int, warmup: int, runs: int, min_seconds: float,
-               images: np.ndarray | None, timeout: float = 3600) -> Measurement:
+               images: np.ndarray | None, timeout: float = 3600, backend: str = "cpu") -> Measurement:
     """Measure ``path`` in a child process; a malformed model kills only the child."""
     with tempfile.TemporaryDirectory(prefix="petseg-bench-") as tmp:
         args = [str(path), "--threads", str(threads), "--warmup", str(warmup), "--runs", str(runs),
-                "--min-seconds", str(min_seconds)]
+                "--min-seconds", str(min_seconds), "--backend", backend]
         if images is not None:
             np.save(Path(tmp) / "images.npy", images)
             args += ["--images", str(Path(tmp) / "images.npy"),
@@ -41,4 +42,5 @@ def run_worker(path: Path, threads: int, warmup: int, runs: int, min_seconds: fl
         answer = run_module("petseg.benchmark.worker", args, f"{path} cannot be benchmarked",
                             "check that it is an exported segmentation model, or pass --limit", timeout)
         predictions = np.load(Path(tmp) / "pred.npy") if images is not None else None
-    return Measurement(path, threads, json.loads(answer), predictions, read_description(path))
+    return Measurement(path, threads, json.loads(answer), predictions, read_description(path),
+                       backend=backend)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 from petseg import atomic
@@ -13,8 +14,9 @@ from petseg.table import format_table
 
 from .measure import Measurement
 
-HEADERS = ["variant", "threads", "size MB", "mIoU", "pixel acc", "ΔmIoU", "agreement", "median ms",
-           "p90 ms", "speed-up", "GMAC/s", "outside delegate"]
+HEADERS = ["variant", "accelerator", "threads", "size MB", "mIoU", "pixel acc", "ΔmIoU", "agreement",
+           "median ms", "p90 ms", "speed-up", "GMAC/s", "outside delegate", "vs CPU run"]
+SOFTWARE_MARK = " (sw)"  # latency on a software GPU device: not a GPU's speed
 
 
 def rows(results: list[Measurement]) -> list[dict]:
@@ -23,7 +25,7 @@ def rows(results: list[Measurement]) -> list[dict]:
     for m in results:
         lat, acc = m.latency, m.accuracy
         out.append({
-            "variant": labels[m.path], "model": str(m.path), "threads": m.threads,
+            "variant": labels[m.path], "accelerator": m.backend, "model": str(m.path), "threads": m.threads,
             "size_mb": m.path.stat().st_size / 1e6,
             "miou": acc.get("mean_iou"), "pixel_accuracy": acc.get("pixel_accuracy"),
             "per_class_iou": acc.get("per_class_iou"),
@@ -32,6 +34,8 @@ def rows(results: list[Measurement]) -> list[dict]:
             "gmacs": lat["macs"] / 1e9 if lat["macs"] else None,
             "gmac_per_s": lat["macs"] / lat["median_ms"] / 1e6 if lat["macs"] else None,
             "outside_delegate": lat["outside_delegate"],
+            **{k: acc.get(k) for k in ("cpu_agreement", "cpu_miou_delta_points")},
+            **{k: lat.get(k) for k in ("fully_accelerated", "adapter", "software_device", "fp16_arithmetic")},
             **{k: lat[k] for k in ("runtime", "init_ms", "first_ms", "runs", "median_ms", "mean_ms",
                                    "p90_ms", "p99_ms", "std_ms", "min_ms", "peak_mb", "input_dtype")},
         })
@@ -58,23 +62,40 @@ def _fmt(value, spec: str) -> str:
     return "" if value is None else format(value, spec)
 
 
-def _outside(ops: dict) -> str:
+def _outside(ops: dict, fully_accelerated: bool | None = None) -> str:
+    if not ops and fully_accelerated is False:  # CompiledModel tells no more than this
+        return "some (unnamed)"
     return ", ".join(f"{name}x{n}" for name, n in sorted(ops.items())) if ops else "none"
+
+
+def _vs_cpu(r: dict) -> str:
+    if r.get("cpu_agreement") is None:
+        return ""
+    return f"{100 * r['cpu_agreement']:.2f}% {r['cpu_miou_delta_points']:+.2f}"
+
+
+def plotted(records: list[dict]) -> list[dict]:
+    """The records a latency plot may show (not software-GPU latency), each backend its own label."""
+    return [{**r, "variant": r["variant"] if r.get("accelerator", "cpu") == "cpu"
+             else f"{r['variant']} {r['accelerator']}"} for r in records if not r.get("software_device")]
 
 
 def cells(records: list[dict]) -> list[list[str]]:
     return [[
-        r["variant"], str(r["threads"]), f"{r['size_mb']:.2f}", _fmt(r["miou"], ".4f"),
+        r["variant"], r.get("accelerator", "cpu"), str(r["threads"]), f"{r['size_mb']:.2f}",
+        _fmt(r["miou"], ".4f"),
         _fmt(r["pixel_accuracy"], ".4f"), _fmt(r["miou_delta_points"], "+.2f"),
         _fmt(None if r["agreement"] is None else 100 * r["agreement"], ".2f"),
-        f"{r['median_ms']:.2f}", f"{r['p90_ms']:.2f}", _fmt(r["speedup"], ".2f"),
-        _fmt(r["gmac_per_s"], ".1f"), _outside(r["outside_delegate"]),
+        f"{r['median_ms']:.2f}{SOFTWARE_MARK if r.get('software_device') else ''}", f"{r['p90_ms']:.2f}",
+        _fmt(r["speedup"], ".2f"), "" if r.get("software_device") else _fmt(r["gmac_per_s"], ".1f"),
+        _outside(r["outside_delegate"], r.get("fully_accelerated")), _vs_cpu(r),
     ] for r in records]
 
 
-def table(records: list[dict]) -> str:
+def table(records: list[dict], notes: Sequence[str] = ()) -> str:
     """The table, and under it a note for each thing the measurements flag (see flags)."""
-    return "\n".join([format_table(HEADERS, cells(records)), *(f"note: {n}" for n in flags(records))])
+    return "\n".join([format_table(HEADERS, cells(records)),
+                      *(f"note: {n}" for n in [*notes, *flags(records)])])
 
 
 def flags(records: list[dict]) -> list[str]:
@@ -95,16 +116,29 @@ def flags(records: list[dict]) -> list[str]:
         if speedup is not None and speedup < 1 and r["min_ms"] > speedup * r["median_ms"]:
             notes.append(f"{r['variant']} at {r['threads']} thread(s) runs at {speedup:.2f}x the "
                          "reference's speed: even its fastest run was slower than the reference's median")
+        notes += accelerator_flags(r)
     return list(dict.fromkeys(notes))  # the ops note would repeat for every thread count
+
+
+def accelerator_flags(r: dict) -> list[str]:
+    """What a CompiledModel row's placement says: a software GPU, a graph not fully accelerated."""
+    notes = []
+    if r.get("software_device"):
+        notes.append(f"GPU rows ran on {r['adapter']}, a software Vulkan device: their latency (marked "
+                     "(sw)) says nothing about a GPU's speed; placement and numerics are the real delegate's")
+    if r.get("accelerator", "cpu") != "cpu" and r.get("fully_accelerated") is False:
+        notes.append(f"{r['variant']} on {r['accelerator']}: not fully accelerated; some ops ran on the CPU "
+                     "(CompiledModel does not say which)")
+    return notes
 
 
 def environment(runtime: str) -> dict:
     return {"cpu": cpu_model(), "runtime": runtime, **versions("ai-edge-litert", "onnxruntime")}
 
 
-def write_json(dest: Path, records: list[dict], env: dict, settings: dict) -> None:
+def write_json(dest: Path, records: list[dict], env: dict, settings: dict, notes: Sequence[str] = ()) -> None:
     atomic.write_json(dest, {"environment": env, "settings": settings, "results": records,
-                             "notes": flags(records)})
+                             "notes": [*notes, *flags(records)]})
 
 
 def write_csv(dest: Path, records: list[dict]) -> None:
@@ -117,14 +151,15 @@ def write_csv(dest: Path, records: list[dict]) -> None:
     atomic.write_text(dest, buffer.getvalue())
 
 
-def write_markdown(dest: Path, records: list[dict], env: dict, settings: dict) -> None:
+def write_markdown(dest: Path, records: list[dict], env: dict, settings: dict,
+                   notes: Sequence[str] = ()) -> None:
     lines = [" | ".join(HEADERS), " | ".join("---" for _ in HEADERS)]
     lines += [" | ".join(row) for row in cells(records)]
     head = (f"CPU: {env['cpu']}; runtime: {env['runtime']}; {settings['images']} test images from "
             f"{settings['data']}; medians of at least {settings['runs']} runs after {settings['warmup']} "
             "warm-up runs. ΔmIoU in points and agreement in % are against the reference "
             f"({settings['reference']}); speed-up is reference latency / variant latency.\n\n")
-    notes = "".join(f"- {n}\n" for n in flags(records))
+    listed = "".join(f"- {n}\n" for n in [*notes, *flags(records)])
     body = "\n".join(f"| {ln} |" for ln in lines) + "\n"
-    atomic.write_text(dest, head + body + ("\n" + notes if notes else ""))
+    atomic.write_text(dest, head + body + ("\n" + listed if listed else ""))
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from petseg.dataset import Split, load_dataset
+from petseg.errors import PetsegError
 from petseg.metrics import agreement, confusion, scores
-from petseg.modelfile import check_model_path, read_description, sidecar, variant_file
+from petseg.modelfile import check_model_path, read_description, sidecar, variant_file, variant_of_file
 from petseg.runtime import probe
 
 from . import plots, report
+from .accelerators import Plan, plain_device_error
 from .measure import Measurement, run_worker
 
 BENCHABLE = (".tflite", ".onnx")
@@ -29,6 +32,7 @@ class BenchSession:
         self.references = self._references()
         self.paths += [r for r in dict.fromkeys(self.references.values()) if r not in self.paths]
         self.tests: dict[int, Split] = {}
+        self.plan = Plan(args.accelerators, args.fp16_arithmetic)
 
     def _references(self) -> dict[Path, Path]:
         """Each model's reference: --reference, else the fp32 beside it (models of several sizes
@@ -52,14 +56,28 @@ class BenchSession:
     def run(self) -> None:
         source = None if self.args.no_accuracy else self._data_source()
         results: list[Measurement] = []
-        jobs = [(p, t) for p in self.paths for t in self.threads]
-        for path, threads in tqdm(jobs, desc="benchmark", unit="model", disable=None, leave=False):
+        for path, threads, backend in tqdm(self._jobs(), desc="benchmark", unit="model", disable=None,
+                                           leave=False):
             first = threads == self.threads[0]
             images = self._test(source, path).images if source and first else None
-            results.append(run_worker(path, threads, self.args.warmup, self.args.runs,
-                                      self.args.min_seconds, images))
+            try:
+                results.append(run_worker(path, threads, self.args.warmup, self.args.runs,
+                                          self.args.min_seconds, images, backend=backend))
+            except PetsegError as exc:
+                raise plain_device_error(exc) from exc
         self._score(results, source)
         self._report(results, source)
+
+    def _jobs(self) -> list[tuple[Path, int, str]]:
+        """Every model at every thread count on each CPU backend; on the GPU once (threads feed
+        only the ops it leaves to the CPU)."""
+        return [(p, t, b) for p in self.paths for b in self.plan.backends(self._variant(p))
+                for t in self.threads if not b.startswith("gpu") or t == self.threads[0]]
+
+    @staticmethod
+    def _variant(path: Path) -> str:
+        description = read_description(path)
+        return description.variant if description else variant_of_file(path)
 
     def _data_source(self) -> str | None:
         if self.args.data:
@@ -96,20 +114,22 @@ class BenchSession:
     def _score(self, results: list[Measurement], source: str | None) -> None:
         if not source:
             return
-        timed = {(m.path, m.threads): m for m in results}
-        by_path = {m.path: m.predictions for m in results if m.predictions is not None}
+        # The reference is its fp32's cpu row; a row on another backend is also held against its own
+        # file's cpu row ("vs CPU run").
+        timed = {(m.path, m.threads, m.backend): m for m in results}
+        by_run = {(m.path, m.backend): m.predictions for m in results if m.predictions is not None}
         for m in results:
             reference = self.references.get(m.path)
-            ref, ref_pred = timed.get((reference, m.threads)), by_path.get(reference)
-            pred = by_path[m.path]
+            ref = timed.get((reference, m.threads, "cpu"))
+            pred = by_run[m.path, m.backend]
             test = self.tests[pred.shape[1]]
             m.accuracy = scores(confusion(test.masks, pred))
-            if ref:
+            if ref and not m.latency.get("software_device"):
                 m.accuracy["speedup"] = ref.latency["median_ms"] / m.latency["median_ms"]
-            if ref_pred is not None and ref_pred.shape == pred.shape:
-                ref_miou = scores(confusion(test.masks, ref_pred))["mean_iou"]
-                m.accuracy["agreement"] = agreement(pred, ref_pred)
-                m.accuracy["miou_delta_points"] = 100 * (m.accuracy["mean_iou"] - ref_miou)
+            m.accuracy.update(_against(pred, by_run.get((reference, "cpu")), test, m.accuracy))
+            if m.backend != "cpu":
+                own = _against(pred, by_run.get((m.path, "cpu")), test, m.accuracy)
+                m.accuracy.update({f"cpu_{k}": v for k, v in own.items()})
 
     def _report(self, results: list[Measurement], source: str | None) -> None:
         records = report.rows(results)
@@ -117,22 +137,32 @@ class BenchSession:
         settings = {"data": source, "images": len(next(iter(self.tests.values()), [])),
                     "runs": self.args.runs, "warmup": self.args.warmup, "threads": self.threads,
                     "reference": ", ".join(map(str, dict.fromkeys(self.references.values()))) or None}
+        notes = self.plan.notes([m.variant for m in results])
         print(f"CPU: {env['cpu']} | runtime: {env['runtime']} | reference: {self.reference_names}")
-        print(report.table(records))
+        print(report.table(records, notes))
         a = self.args
         if a.json:
-            report.write_json(a.json, records, env, settings)
+            report.write_json(a.json, records, env, settings, notes)
         if a.csv:
             report.write_csv(a.csv, records)
         if a.markdown:
-            report.write_markdown(a.markdown, records, env, settings)
-        if a.plot and not plots.latency_vs_miou(records, a.plot, f"{env['cpu']}, {env['runtime']}"):
+            report.write_markdown(a.markdown, records, env, settings, notes)
+        if a.plot and not plots.latency_vs_miou(report.plotted(records), a.plot,
+                                                f"{env['cpu']}, {env['runtime']}"):
             print("matplotlib is not installed: no plot (pip install 'petseg[plot]')")
         if a.overlays and source:
-            shown = [m for m in results if m.predictions is not None]
+            shown = [m for m in results if m.predictions is not None and m.backend == "cpu"]
             plots.overlays(shown, self.tests[shown[0].predictions.shape[1]], a.overlays)
         for dest in (a.json, a.csv, a.markdown, a.plot, a.overlays):
             if dest and Path(dest).exists():
                 print(f"wrote {dest}")
 
 
+
+
+def _against(pred: np.ndarray, other: np.ndarray | None, test: Split, mine: dict) -> dict:
+    """Agreement with ``other``'s predictions and the mIoU difference, in points (none if absent)."""
+    if other is None or other.shape != pred.shape:
+        return {}
+    other_miou = scores(confusion(test.masks, other))["mean_iou"]
+    return {"agreement": agreement(pred, other), "miou_delta_points": 100 * (mine["mean_iou"] - other_miou)}

@@ -32,12 +32,28 @@ def time_runs(model, image: np.ndarray, warmup: int, runs: int, min_seconds: flo
     return times
 
 
+def open_for(path: Path, threads: int, backend: str):
+    """Today's Interpreter for the cpu rows; CompiledModel for fp16 arithmetic and the GPU."""
+    if backend == "cpu":
+        # The parent checked the file; this process is the isolation, so no second probe.
+        return open_model(path, threads, verified=True)
+    from petseg.compiled import CompiledSegmenter
+
+    return CompiledSegmenter(path, backend, threads)
+
+
+def placement(model) -> dict:
+    if hasattr(model, "placement"):
+        return model.placement()
+    return {"backend": "cpu", "fully_accelerated": not model.outside_delegate(), "adapter": None,
+            "software_device": False, "fp16_arithmetic": None}
+
+
 def measure(path: Path, threads: int, warmup: int, runs: int, min_seconds: float,
-            images: np.ndarray | None) -> tuple[dict, np.ndarray | None]:
+            images: np.ndarray | None, backend: str = "cpu") -> tuple[dict, np.ndarray | None]:
     baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    # The parent checked the file; this process is the isolation, so no second probe.
-    model = open_model(path, threads, verified=True)
+    model = open_for(path, threads, backend)
     init_ms = (time.perf_counter() - start) * 1e3
     size = model.image_size
     image = images[0] if images is not None else np.random.default_rng(0).integers(
@@ -55,7 +71,7 @@ def measure(path: Path, threads: int, warmup: int, runs: int, min_seconds: float
         "p90_ms": float(np.percentile(times, 90)), "p99_ms": float(np.percentile(times, 99)),
         "std_ms": float(times.std()), "min_ms": float(times.min()), "peak_mb": peak_mb,
         "outside_delegate": model.outside_delegate(), "macs": model.macs(),
-        "input_dtype": model.input_dtype,
+        "input_dtype": model.input_dtype, **placement(model),
     }
     predictions = model.predict(images) if images is not None else None
     return result, predictions
@@ -70,10 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-seconds", type=float, default=1.0)
     p.add_argument("--images", type=Path, help=".npy of uint8 images to predict")
     p.add_argument("--predictions", type=Path, help="where to write the predicted class ids (.npy)")
+    p.add_argument("--backend", default="cpu", help="cpu, or a petseg.compiled.BACKENDS name")
     args = p.parse_args(argv)
     images = np.load(args.images) if args.images else None
     result, predictions = measure(args.model, args.threads, args.warmup, args.runs, args.min_seconds,
-                                  images)
+                                  images, args.backend)
     if predictions is not None and args.predictions:
         np.save(args.predictions, predictions)
     print(json.dumps(result))

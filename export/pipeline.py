@@ -137,7 +137,7 @@ def publish(variant: Variant, built: Built, job: ExportJob, calibration_images: 
     """Verify the variant, describe it, and write the model and its JSON together (or neither)."""
     dest = variant_file(job.out, variant.name, variant.suffix)
     model = variant.signed(built.model)
-    check = verify_bytes(model, dest.suffix, reference, job.budget)
+    check = verify_bytes(model, dest.suffix, reference, job.budget, fp16=variant.name == "fp16")
     if check.broken:
         raise PetsegError("its predictions disagree with the Keras model on most pixels "
                           "(a broken conversion)")

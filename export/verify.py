@@ -15,6 +15,7 @@ from petseg.metrics import agreement, confusion, scores
 from petseg.models import describe_io, open_model
 
 from .budget import DRAWS, LEVEL, Budget, Judgement, describe, judge
+from .fp16_check import fp16_verification
 
 
 @dataclass
@@ -38,12 +39,14 @@ class Verification:
     judgement: Judgement  # the budget's verdict, with bootstrap intervals
     budget: Budget
     sources: dict  # verification images per split they came from
+    fp16_arithmetic: dict | None = None  # the same check computed in fp16 (fp16_check.py)
 
     def record(self) -> dict:
         """What the description records of the check."""
         j = self.judgement
         return {"images": self.images, "splits": self.sources,
                 "agreement": self.agreement, "miou": self.miou, "miou_delta_points": self.miou_delta,
+                "fp16_arithmetic": self.fp16_arithmetic,
                 "interval": {"level": LEVEL, "method": f"bootstrap over images, {DRAWS} draws",
                              "miou_delta_points": [round(-j.drop_interval.high, 4),
                                                    round(-j.drop_interval.low, 4)],
@@ -67,17 +70,19 @@ def _as_file(model: bytes, suffix: str) -> Iterator[Path]:
         yield path
 
 
-def verify_bytes(model: bytes, suffix: str, reference: Reference, budget: Budget = Budget()
-                 ) -> Verification:
-    """Run the variant in its runtime on the reference images and compare with Keras."""
+def verify_bytes(model: bytes, suffix: str, reference: Reference, budget: Budget = Budget(),
+                 fp16: bool = False) -> Verification:
+    """Run the variant in its runtime on the reference images and compare with Keras; with ``fp16``,
+    also computed in fp16 arithmetic."""
     split = reference.split
     with _as_file(model, suffix) as path:
         pred = open_model(path).predict(split.images)
         io = describe_io(path)
+        in_fp16 = fp16_verification(path, reference) if fp16 else None
     miou = scores(confusion(split.masks, pred))["mean_iou"]
     return Verification(agreement(pred, reference.classes), miou, 100 * (miou - reference.miou),
                         len(split), pred, io, judge(split.masks, reference.classes, pred, budget), budget,
-                        reference.sources or {"val": len(split)})
+                        reference.sources or {"val": len(split)}, in_fp16)
 
 
 def run_model_bytes(model: bytes, suffix: str, images: np.ndarray) -> np.ndarray:

@@ -18,9 +18,11 @@ import numpy as np
 from PIL import Image
 
 from . import atomic
+from .compiled import ARITHMETIC, choose_backend
 from .dataset import load_rgb, resize_image
+from .errors import PetsegError
 from .labels import CLASSES, PALETTE
-from .modelfile import read_description
+from .modelfile import read_description, variant_of_file
 from .models import open_model
 from .overlay import blend
 from .quiet import VERBOSE_HELP, quiet_cli
@@ -63,6 +65,29 @@ def model_classes(path: Path) -> tuple[str, ...]:
     return description.classes if description else CLASSES
 
 
+def open_for(path: Path, accelerator: str, arithmetic: str):
+    """The model on the backend asked for, and a line saying where and in what arithmetic it runs."""
+    backend = choose_backend(read_variant(path), accelerator, arithmetic) \
+        if path.suffix == ".tflite" else "cpu"
+    if backend == "cpu":
+        if accelerator == "gpu" or arithmetic == "fp16":
+            raise PetsegError(f"{path}: --accelerator gpu and --arithmetic fp16 need a .tflite model")
+        return open_model(path), "cpu, fp32 arithmetic"
+    from .compiled import CompiledSegmenter
+
+    model = CompiledSegmenter(path, backend)
+    where = model.placement()
+    if backend == "cpu-fp16":
+        return model, f"cpu, fp16 arithmetic ({where['fp16_arithmetic']})"
+    accelerated = "fully accelerated" if where["fully_accelerated"] else "some ops on the CPU"
+    return model, f"{backend} on {where['adapter']} ({accelerated})"
+
+
+def read_variant(path: Path) -> str:
+    description = read_description(path)
+    return description.variant if description else variant_of_file(path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="petseg-predict", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="photos Pillow can read")
     p.add_argument("-o", "--out", type=Path, default=Path("predictions"), help="output directory")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
+    p.add_argument("--accelerator", choices=("cpu", "gpu"), default="cpu",
+                   help="cpu (XNNPACK), or gpu: LiteRT's GPU accelerator (needs a Vulkan device)")
+    p.add_argument("--arithmetic", choices=ARITHMETIC, default="auto",
+                   help="auto: an fp16 model computes in fp16 where the CPU has fp16 arithmetic "
+                        "(AVX512-FP16, ARMv8.2 FP16), others in fp32; fp16: ask for it (refused where "
+                        "the CPU lacks it); fp32: always fp32")
     p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     p.add_argument("--debug", action="store_true", help="show tracebacks (and what --verbose shows)")
     return p
@@ -78,8 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     photos = [(path, load_rgb(path)) for path in args.images]  # every photo checked before any work
-    model = open_model(args.model)
+    model, runs_on = open_for(args.model, args.accelerator, args.arithmetic)
     names = model_classes(args.model)
+    if not args.json:
+        print(f"{args.model}: {runs_on}")
     out = atomic.ensure_dir(args.out)
     results = []
     for path, photo in photos:
@@ -87,8 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         mask, overlay = out / f"{path.stem}_mask.png", out / f"{path.stem}_overlay.png"
         save_mask(classes, mask)
         save_overlay(photo, classes, overlay)
-        result = {"image": str(path), "size": list(photo.size), **describe(classes, names),
-                  "mask": str(mask), "overlay": str(overlay)}
+        result = {"image": str(path), "runs_on": runs_on, "size": list(photo.size),
+                  **describe(classes, names), "mask": str(mask), "overlay": str(overlay)}
         results.append(result)
         if not args.json:
             box = result["bbox"] or "none"

@@ -32,6 +32,10 @@ NOISE = re.compile(
     rb"|INFO: Created TensorFlow Lite XNNPACK delegate"
     rb"|INFO: Initialized TensorFlow Lite runtime"
     rb"|fully_quantize: \d+, inference_type: "
+    rb"|(INFO|WARNING): \[[\w./-]+:\d+\] "  # LiteRT's CompiledModel: accelerator registry, vendor plugins
+    rb"|\xe2\x94\x94 Could not load shared library"  # the second line of a vendor plugin's warning
+    rb"|INFO: Failed to load OpenCL library"
+    rb"|WARNING: Logging before InitGoogle\(\) is written to STDERR"
 )
 # Python loggers and warning sources of the same libraries.
 LIBRARY_LOGGERS = ("absl", "tensorflow", "keras", "tf2onnx", "onnxruntime", "h5py")

@@ -68,10 +68,7 @@ class TFLiteModel(Segmenter):
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         check_image_io(self.input["shape"], self.output["shape"], path)
-        description = read_description(path)
-        convention = description.input if description else InputConvention()
-        self.mean, self.std = np.asarray(convention.mean, np.float32), np.asarray(convention.std, np.float32)
-        self.raw_pixels = not self.mean.any() and bool(np.all(self.std == 1))
+        self.mean, self.std, self.raw_pixels = input_convention(path)
 
     @property
     def image_size(self) -> int:
@@ -100,6 +97,14 @@ class TFLiteModel(Segmenter):
 
     def logits(self) -> np.ndarray:
         return dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)[0]
+
+
+def input_convention(path: Path) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Mean, std and whether the model takes raw 0..255 pixels, from its metadata (raw if none)."""
+    description = read_description(path)
+    convention = description.input if description else InputConvention()
+    mean, std = np.asarray(convention.mean, np.float32), np.asarray(convention.std, np.float32)
+    return mean, std, not mean.any() and bool(np.all(std == 1))
 
 
 def check_image_io(input_shape, output_shape, path: Path) -> None:

@@ -139,11 +139,3 @@ def test_depth_to_space_reshaped_is_the_same_op():
         with reshaped_shuffles():
             y = depth_to_space(x, block)
         np.testing.assert_array_equal(y.numpy(), tf.nn.depth_to_space(x, block).numpy())
-
-
-def test_integer_only_is_refused_with_the_converter(tiny_model, capsys):
-    from petseg.errors import run_cli
-
-    assert run_cli(main, ["--model", str(tiny_model), "--integer-only", "--quantizer", "converter"]) == 2
-    err = capsys.readouterr().err
-    assert "--integer-only needs the AI Edge Quantizer" in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,138 @@
+"""int8 that is integer everywhere and keeps its accuracy (issue 20): bias correction, the budget."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from petseg.export.cli import main
+from petseg.runtime import TFLiteModel
+
+
+def _conv_bn_model(seed: int = 0):
+    """Conv -> BN -> ReLU6 -> depthwise -> BN, with an input mean far from zero (MobileNetV2's case)."""
+    import keras
+    from keras import layers
+
+    rng = np.random.default_rng(seed)
+    inputs = keras.Input((16, 16, 3))
+    x = layers.Conv2D(8, 3, padding="same", use_bias=False, name="conv")(inputs)
+    x = layers.BatchNormalization(name="conv_bn")(x)
+    x = layers.ReLU(6.0)(x)
+    x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="dw")(x)
+    x = layers.BatchNormalization(name="dw_bn")(x)
+    model = keras.Model(inputs, x)
+    for bn, n in (("conv_bn", 8), ("dw_bn", 8)):
+        layer = model.get_layer(bn)
+        layer.set_weights([rng.uniform(0.5, 2, n), rng.normal(0, 0.5, n), rng.normal(0, 1, n),
+                           rng.uniform(0.5, 2, n)])
+    images = rng.uniform(0, 255, (16, 16, 16, 3)).astype(np.uint8)
+    return model, images
+
+
+def test_rounded_kernels_are_the_converters_int8_weights():
+    """The correction is only as good as its copy of the converter's rounding: compare them."""
+    import tensorflow as tf
+
+    from petseg.export.bias_correction import _sites, rounded_kernel
+    from petseg.export.converter import representative
+
+    model, images = _conv_bn_model()
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative(images.astype(np.float32))
+    interpreter = tf.lite.Interpreter(model_content=converter.convert())
+    weights = {}  # the int8 kernels, dequantised, by shape
+    for t in interpreter.get_tensor_details():
+        q = t["quantization_parameters"]
+        if t["dtype"] == np.int8 and len(t["shape"]) == 4 and len(q["scales"]) > 1:
+            shape = [1] * 4
+            shape[q["quantized_dimension"]] = -1
+            kernel = interpreter.get_tensor(t["index"]).astype(np.float32) * q["scales"].reshape(shape)
+            weights["dw" if t["shape"][0] == 1 else "conv"] = kernel
+    for site in _sites(model):
+        kernel = np.asarray(site.conv.kernel)
+        ours = rounded_kernel(site.conv, kernel, site.bn_scale(), "subpixel")
+        if site.conv.name == "dw":
+            ours = ours * site.bn_scale()[:, None]  # depthwise (kh, kw, in, 1): out channel = in
+            theirs = weights["dw"][0][..., None]  # (1, kh, kw, out) -> Keras (kh, kw, in, 1)
+        else:
+            ours = ours * site.bn_scale()
+            theirs = np.transpose(weights["conv"], (1, 2, 3, 0))  # (out, kh, kw, in) -> Keras order
+        np.testing.assert_allclose(ours, theirs, atol=1e-6 * np.abs(theirs).max())
+
+
+def test_correction_cancels_the_mean_error_of_int8_weights():
+    from petseg.export.bias_correction import _rounded_kernels, _sites, corrected_for_int8
+
+    model, images = _conv_bn_model()
+    floats = np.asarray(model(images.astype(np.float32), training=False))
+    corrected, summary = corrected_for_int8(model, images)
+    assert summary["layers"] == 2 and summary["largest_shift"] > 0
+    for which, expect_small in ((model, False), (corrected, True)):
+        sites = _sites(which)
+        with _rounded_kernels(sites, "subpixel"):
+            rounded = np.asarray(which(images.astype(np.float32), training=False))
+        error = np.abs((rounded - floats).mean(axis=(0, 1, 2))).max() / floats.std()
+        assert (error < 1e-3) == expect_small, (which.name, error)
+    # The original keeps its trained weights (fp32 and fp16 export it unmodified).
+    np.testing.assert_array_equal(np.asarray(model(images.astype(np.float32), training=False)), floats)
+
+
+def test_budget_interval_and_verdict():
+    from petseg.export.budget import Budget, judge
+
+    rng = np.random.default_rng(0)
+    masks = rng.integers(0, 3, (40, 16, 16))
+    same = judge(masks, masks, masks, Budget(0.3, 0.99))
+    assert same.verdict == "within" and same.drop == 0 and same.agreement == 1
+    noisy = np.where(rng.random(masks.shape) < 0.2, (masks + 1) % 3, masks)
+    worse = judge(masks, masks, noisy, Budget(0.3, 0.99))
+    assert worse.verdict == "over" and worse.drop > 10
+    assert worse.drop_interval.low < worse.drop < worse.drop_interval.high
+    # A few images with a large loss and many without: the interval is wide, the verdict honest.
+    mixed = masks.copy()
+    mixed[:2] = noisy[:2]
+    assert judge(masks, masks, mixed, Budget(2.0, 0.9)).verdict == "uncertain"
+
+
+def test_int8_is_verified_on_training_images_calibration_never_saw(learned_model, tmp_path, capsys):
+    assert main(["--model", str(learned_model), "--quantize", "int8", "--out", str(tmp_path),
+                 "--calibration-samples", "100", "--verify-images", "2", "--holdout-images", "4"]) == 0
+    meta = json.loads((tmp_path / "petseg_int8.json").read_text())
+    check = meta["verification"]
+    assert check["splits"] == {"val": 2, "train held out of calibration": 4} and check["images"] == 6
+    from petseg.dataset import load_dataset
+
+    train = load_dataset("synthetic:24", 64, splits=("train",))["train"]
+    assert meta["calibration"]["images"] == len(train) - 4
+    low, high = check["interval"]["miou_delta_points"]
+    assert low <= check["miou_delta_points"] <= high
+    assert check["budget"]["verdict"] in ("within", "over", "uncertain")
+    assert meta["bias_correction"]["layers"] > 50 and meta["integer_only"] == (not meta["keep_float"])
+    assert "int8 on 6 held-out images" in capsys.readouterr().out
+
+
+def test_integer_only_is_all_int8_inside_xnnpack(learned_model, tmp_path, capsys):
+    # A budget nothing meets: --integer-only still keeps every layer int8 and says it missed.
+    assert main(["--model", str(learned_model), "--quantize", "int8", "--integer-only", "--out",
+                 str(tmp_path), "--calibration-samples", "8", "--verify-images", "2",
+                 "--max-drop", "0", "--min-agreement", "100"]) == 0
+    meta = json.loads((tmp_path / "petseg_int8.json").read_text())
+    assert meta["keep_float"] == [] and meta["integer_only"] is True
+    assert meta["verification"]["budget"]["verdict"] != "within"
+    out = capsys.readouterr().out
+    assert "layers in float" not in out and "budget" in out
+    model = TFLiteModel(tmp_path / "petseg_int8.tflite")
+    assert set(model.outside_delegate()) <= {"QUANTIZE"}
+
+
+@pytest.mark.parametrize("flag", ["--holdout-images"])
+def test_negative_holdout_is_refused(tiny_model, capsys, flag):
+    from petseg.errors import run_cli
+
+    assert run_cli(main, ["--model", str(tiny_model), flag, "-1"]) == 2
+    err = capsys.readouterr().err
+    assert flag in err and len(err.strip().splitlines()) == 1
