@@ -103,7 +103,7 @@ class AeqVariant(Variant):
         forced = resolve(job.keep_float, ranked) if job.keep_float and ranked else []
         if not ranked or job.max_drop is None:
             return forced
-        return search_fallback(ranked, make, job, reference, forced, label)
+        return search_fallback(ranked, make, job, reference, forced, label)[0]
 
 
 class AeqInt8(AeqVariant):

@@ -92,36 +92,63 @@ class Int8Variant(Variant):
 
     def build(self, inputs: BuildInputs) -> Built:
         form, job = self.decoder_form(inputs), inputs.job
-        model, correction = corrected_model(inputs, form)
-        calibrated = inputs.cached(("calibrated", form, job.bias_correction),
-                                   lambda: calibrate(model, inputs.calib, form))
-        keep = self.keep_float(calibrated, inputs)
+        correction = corrected_model(inputs, form)[1]
+        calibrated = calibrated_model(inputs, form, job.bias_correction)
         if job.report:
             from .sensitivity import write_report
 
             write_report(calibrated, inputs.calib, job.out / "int8_layer_report.csv")
+        keep, correction = self.keep_float(inputs, form, correction)
+        if keep:  # float islands come from the uncorrected model (see keep_float)
+            calibrated = calibrated_model(inputs, form, False)
         return Built(quantize_int8(calibrated, job.io_type, keep),
                      {"keep_float": keep, "decoder": form, "integer_only": not keep,
                       "bias_correction": correction})
 
     @staticmethod
-    def keep_float(calibrated: bytes, inputs: BuildInputs) -> list[str]:
-        from .sensitivity import layer_errors, resolve, search_fallback
+    def keep_float(inputs: BuildInputs, form: str, correction: dict | None) -> tuple[list[str], dict | None]:
+        """The layers to keep in float (none if every-layer int8 meets the budget), and the correction.
+
+        A layer kept in float must not carry a correction for int8 rounding it no longer has: on
+        the small model that made every float island worse than none. So islands are searched on
+        the uncorrected model, and kept only if they beat the corrected all-int8 file.
+        """
+        from .sensitivity import judge_model, layer_errors, resolve, search_fallback
 
         job = inputs.job
         if job.integer_only or (job.max_drop is None and not job.keep_float):
-            return []
+            return [], correction
+        plain = calibrated_model(inputs, form, False)
 
         @functools.cache
         def ranked() -> list[str]:  # the worst layers first, by the converter's per-layer debugger
             images = inputs.calib[:32] if job.max_drop is not None else inputs.calib[:8]
-            return [r["tensor"] for r in layer_errors(calibrated, images)]
+            return [r["tensor"] for r in layer_errors(plain, images)]
 
-        forced = resolve(job.keep_float, ranked()) if job.keep_float else []
-        if job.max_drop is None:
-            return forced
-        return search_fallback(ranked, lambda layers: quantize_int8(calibrated, job.io_type, layers),
-                               job, inputs.reference, forced, "in float")
+        if job.keep_float:
+            forced = resolve(job.keep_float, ranked())
+            if job.max_drop is None:
+                return forced, None
+        else:
+            forced, first = [], judge_model(
+                quantize_int8(calibrated_model(inputs, form, job.bias_correction), job.io_type),
+                inputs.reference, job.budget)
+            how = " (every layer bias-corrected)" if correction else ""
+            print(f"   0 layers in float: {first.line(job.budget)}{how}")
+            if first.verdict == "within":
+                return [], correction
+        keep, best = search_fallback(ranked, lambda layers: quantize_int8(plain, job.io_type, layers),
+                                     job, inputs.reference, forced, "in float", start=0 if forced else 1)
+        if not forced and best.verdict != "within" and first.drop_interval.high <= best.drop_interval.high:
+            print("fallback: no float island did better than every layer in int8; that is kept")
+            return [], correction
+        return keep, None
+
+
+def calibrated_model(inputs: BuildInputs, form: str, corrected: bool) -> bytes:
+    """The float model with activation ranges, from the bias-corrected model or the trained one."""
+    model = corrected_model(inputs, form)[0] if corrected else inputs.model
+    return inputs.cached(("calibrated", form, corrected), lambda: calibrate(model, inputs.calib, form))
 
 
 def corrected_model(inputs: BuildInputs, form: str) -> tuple[keras.Model, dict | None]:

@@ -19,6 +19,7 @@ from petseg.errors import PetsegError
 from petseg.runtime import load_runtime
 from petseg.table import format_table
 
+from .budget import Judgement
 from .variant import one_at_a_time
 
 
@@ -100,41 +101,51 @@ def resolve(names: list[str], tensors: list[str]) -> list[str]:
 
 
 def search_fallback(ranked: list[str] | Callable[[], list[str]], make: Callable[[list[str]], bytes], job,
-                    reference, forced: list[str] = (), label: str = "in float") -> list[str]:
+                    reference, forced: list[str] = (), label: str = "in float", start: int = 0
+                    ) -> tuple[list[str], Judgement]:
     """The fewest of the ``ranked`` layers to treat differently so that the model meets its budget.
 
     ``make(layers)`` builds the model with ``layers`` given the fallback (kept in float, int16
     activations, int8 weights...). The budget (``job.budget``, budget.py) is judged on held-out
     images, never test: validation images plus training images calibration never saw, with a
-    bootstrap interval that must lie within it as a whole. Layers are added worst first; the
-    first try has none, and a fallback is the last resort, announced as such. ``ranked`` may be
-    a function: ranking costs a debugger run, which a model that meets its budget never needs.
+    bootstrap interval that must lie within it as a whole. Layers are added worst first from
+    ``start`` of them; ``ranked`` may be a function: ranking costs a debugger run, which a model
+    that meets its budget never needs. Where no set meets the budget, the best one tried is
+    returned (fewer layers win ties): more float layers do not always help.
     """
-    from .budget import describe, judge
-    from .verify import run_tflite_bytes
+    from .budget import describe
 
-    forced = list(forced)
-    budget = describe(job.budget)
-    count, candidate = 0, forced
+    forced, budget = list(forced), describe(job.budget)
+    count, tried = start, []
     while True:
         if count:
             ranked = ranked() if callable(ranked) else ranked
-            candidate = forced + [t for t in ranked[:count] if t not in forced]
-        pred = run_tflite_bytes(make(candidate), reference.split.images)
-        verdict = judge(reference.split.masks, reference.classes, pred, job.budget)
+        candidate = forced + [t for t in (ranked[:count] if count else []) if t not in forced]
+        verdict = judge_model(make(candidate), reference, job.budget)
         print(f"  {count:2d} layers {label}: {verdict.line(job.budget)}")
         if verdict.verdict == "within":
             if candidate:
                 names = ", ".join(short_name(t) for t in candidate)
                 print(f"fallback: {len(candidate)} layer(s) {label} to meet the {budget}: {names}")
-            return candidate
+            return candidate, verdict
+        tried.append((candidate, verdict))
         ranked = ranked() if callable(ranked) else ranked
         if count >= len(ranked):
             break
         count = _next_count(count, len(ranked))
-    print(f"fallback: the {budget} is not met even with every layer {label}; all {len(candidate)} are "
-          "(the verification figures show the result)")
-    return candidate
+    candidate, verdict = min(tried, key=lambda t: (t[1].drop_interval.high, -t[1].agreement, len(t[0])))
+    print(f"fallback: the {budget} is not met with any set of layers {label}; the best tried has "
+          f"{len(candidate)}")
+    return candidate, verdict
+
+
+def judge_model(model: bytes, reference, budget) -> Judgement:
+    """The budget's verdict on a candidate TFLite model, on the reference's held-out images."""
+    from .budget import judge
+    from .verify import run_tflite_bytes
+
+    pred = run_tflite_bytes(model, reference.split.images)
+    return judge(reference.split.masks, reference.classes, pred, budget)
 
 
 def _next_count(count: int, total: int) -> int:
