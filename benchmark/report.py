@@ -14,7 +14,8 @@ from petseg.table import format_table
 from .measure import Measurement
 
 HEADERS = ["variant", "threads", "size MB", "mIoU", "pixel acc", "ΔmIoU", "agreement", "median ms",
-           "p90 ms", "speed-up", "GMAC/s", "outside delegate"]
+           "p90 ms", "speed-up", "GMAC/s", "memory MB", "outside delegate"]
+UNSTABLE = "*"  # marks the latencies of a row whose timing stayed unstable (stability.py)
 
 
 def rows(results: list[Measurement]) -> list[dict]:
@@ -33,7 +34,9 @@ def rows(results: list[Measurement]) -> list[dict]:
             "gmac_per_s": lat["macs"] / lat["median_ms"] / 1e6 if lat["macs"] else None,
             "outside_delegate": lat["outside_delegate"],
             **{k: lat[k] for k in ("runtime", "init_ms", "first_ms", "runs", "median_ms", "mean_ms",
-                                   "p90_ms", "p99_ms", "std_ms", "min_ms", "peak_mb", "input_dtype")},
+                                   "p90_ms", "p99_ms", "std_ms", "min_ms", "input_dtype")},
+            # Resident memory the model added to its process: after loading, after the first inference.
+            **{k: lat.get(k) for k in ("memory_load_mb", "memory_first_mb", "stability")},
         })
     return out
 
@@ -62,13 +65,20 @@ def _outside(ops: dict) -> str:
     return ", ".join(f"{name}x{n}" for name, n in sorted(ops.items())) if ops else "none"
 
 
+def unstable(record: dict) -> bool:
+    return (record.get("stability") or {}).get("stable") is False
+
+
 def cells(records: list[dict]) -> list[list[str]]:
+    def ms(r: dict, key: str) -> str:
+        return f"{r[key]:.2f}{UNSTABLE if unstable(r) else ''}"
+
     return [[
         r["variant"], str(r["threads"]), f"{r['size_mb']:.2f}", _fmt(r["miou"], ".4f"),
         _fmt(r["pixel_accuracy"], ".4f"), _fmt(r["miou_delta_points"], "+.2f"),
         _fmt(None if r["agreement"] is None else 100 * r["agreement"], ".2f"),
-        f"{r['median_ms']:.2f}", f"{r['p90_ms']:.2f}", _fmt(r["speedup"], ".2f"),
-        _fmt(r["gmac_per_s"], ".1f"), _outside(r["outside_delegate"]),
+        ms(r, "median_ms"), ms(r, "p90_ms"), _fmt(r["speedup"], ".2f"),
+        _fmt(r["gmac_per_s"], ".1f"), _fmt(r.get("memory_first_mb"), ".1f"), _outside(r["outside_delegate"]),
     ] for r in records]
 
 
@@ -83,10 +93,13 @@ def flags(records: list[dict]) -> list[str]:
     - convolutions the delegate left to TFLite's reference kernels (the dynamic-range variant's
       depthwise convs, for one), which is where a variant's time goes;
     - a variant slower than the reference at the same thread count, when even its fastest run
-      took longer than the reference's median (slower beyond the run-to-run noise).
+      took longer than the reference's median (slower beyond the run-to-run noise);
+    - timing that stayed unstable however often it was measured (stability.py), marked in the table.
     """
     notes = []
     for r in records:
+        if unstable(r):
+            notes.append(_timing_note(r))
         heavy = {op: n for op, n in r["outside_delegate"].items() if op in MAC_OPS}
         if heavy:
             notes.append(f"{r['variant']}: {_outside(heavy)} ran outside XNNPACK, on TFLite's reference "
@@ -96,6 +109,13 @@ def flags(records: list[dict]) -> list[str]:
             notes.append(f"{r['variant']} at {r['threads']} thread(s) runs at {speedup:.2f}x the "
                          "reference's speed: even its fastest run was slower than the reference's median")
     return list(dict.fromkeys(notes))  # the ops note would repeat for every thread count
+
+
+def _timing_note(r: dict) -> str:
+    s = r["stability"]
+    return (f"{UNSTABLE} {r['variant']} at {r['threads']} thread(s): timing unstable in "
+            f"{s.get('attempts', 1)} measurement(s) ({'; '.join(s['problems'])}): the machine's other "
+            "load is in these figures; compare them with care, or rerun on an idle machine")
 
 
 def environment(runtime: str) -> dict:
@@ -109,11 +129,14 @@ def write_json(dest: Path, records: list[dict], env: dict, settings: dict) -> No
 
 def write_csv(dest: Path, records: list[dict]) -> None:
     buffer = io.StringIO()
-    fields = [k for k in records[0] if k not in ("per_class_iou", "outside_delegate")]
-    writer = csv.DictWriter(buffer, fieldnames=[*fields, "outside_delegate"], extrasaction="ignore")
+    fields = [k for k in records[0] if k not in ("per_class_iou", "outside_delegate", "stability")]
+    writer = csv.DictWriter(buffer, fieldnames=[*fields, "timing_unstable", "outside_delegate"],
+                            extrasaction="ignore")
     writer.writeheader()
     for r in records:
-        writer.writerow({**r, "outside_delegate": _outside(r["outside_delegate"])})
+        problems = "; ".join((r.get("stability") or {}).get("problems") or []) if unstable(r) else ""
+        writer.writerow({**r, "timing_unstable": problems,
+                         "outside_delegate": _outside(r["outside_delegate"])})
     atomic.write_text(dest, buffer.getvalue())
 
 
