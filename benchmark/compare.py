@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from petseg.child import python_module
 from petseg.errors import PetsegError
 from petseg.modelfile import TRAINED_MODEL, variant_file
 from petseg.quiet import VERBOSE_HELP, quiet_cli
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--debug", action="store_true", help="show tracebacks (and what --verbose shows)")
     args = p.parse_args(argv)
     if not args.skip_export:
-        cmd = [sys.executable, "-m", "petseg.export.cli", "--model", str(args.model),
+        cmd = [*python_module("petseg.export.cli"), "--model", str(args.model),
                "--quantize", ",".join(VARIANTS), "--out", str(args.out),
                *(flag for flag in ("--verbose", "--debug") if getattr(args, flag[2:]))]
         if subprocess.run(cmd).returncode != 0:

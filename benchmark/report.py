@@ -15,8 +15,9 @@ from petseg.table import format_table
 from .measure import Measurement
 
 HEADERS = ["variant", "accelerator", "threads", "size MB", "mIoU", "pixel acc", "ΔmIoU", "agreement",
-           "median ms", "p90 ms", "speed-up", "GMAC/s", "outside delegate", "vs CPU run"]
+           "median ms", "p90 ms", "speed-up", "GMAC/s", "memory MB", "outside delegate", "vs CPU run"]
 SOFTWARE_MARK = " (sw)"  # latency on a software GPU device: not a GPU's speed
+UNSTABLE = "*"  # marks the latencies of a row whose timing stayed unstable (stability.py)
 
 
 def rows(results: list[Measurement]) -> list[dict]:
@@ -37,7 +38,9 @@ def rows(results: list[Measurement]) -> list[dict]:
             **{k: acc.get(k) for k in ("cpu_agreement", "cpu_miou_delta_points")},
             **{k: lat.get(k) for k in ("fully_accelerated", "adapter", "software_device", "fp16_arithmetic")},
             **{k: lat[k] for k in ("runtime", "init_ms", "first_ms", "runs", "median_ms", "mean_ms",
-                                   "p90_ms", "p99_ms", "std_ms", "min_ms", "peak_mb", "input_dtype")},
+                                   "p90_ms", "p99_ms", "std_ms", "min_ms", "input_dtype")},
+            # Resident memory the model added to its process: after loading, after the first inference.
+            **{k: lat.get(k) for k in ("memory_load_mb", "memory_first_mb", "stability")},
         })
     return out
 
@@ -80,15 +83,23 @@ def plotted(records: list[dict]) -> list[dict]:
              else f"{r['variant']} {r['accelerator']}"} for r in records if not r.get("software_device")]
 
 
+def unstable(record: dict) -> bool:
+    return (record.get("stability") or {}).get("stable") is False
+
+
 def cells(records: list[dict]) -> list[list[str]]:
+    def ms(r: dict, key: str) -> str:
+        return f"{r[key]:.2f}{UNSTABLE if unstable(r) else ''}"
+
     return [[
         r["variant"], r.get("accelerator", "cpu"), str(r["threads"]), f"{r['size_mb']:.2f}",
         _fmt(r["miou"], ".4f"),
         _fmt(r["pixel_accuracy"], ".4f"), _fmt(r["miou_delta_points"], "+.2f"),
         _fmt(None if r["agreement"] is None else 100 * r["agreement"], ".2f"),
-        f"{r['median_ms']:.2f}{SOFTWARE_MARK if r.get('software_device') else ''}", f"{r['p90_ms']:.2f}",
+        ms(r, "median_ms") + (SOFTWARE_MARK if r.get("software_device") else ""), ms(r, "p90_ms"),
         _fmt(r["speedup"], ".2f"), "" if r.get("software_device") else _fmt(r["gmac_per_s"], ".1f"),
-        _outside(r["outside_delegate"], r.get("fully_accelerated")), _vs_cpu(r),
+        _fmt(r.get("memory_first_mb"), ".1f"), _outside(r["outside_delegate"], r.get("fully_accelerated")),
+        _vs_cpu(r),
     ] for r in records]
 
 
@@ -104,10 +115,13 @@ def flags(records: list[dict]) -> list[str]:
     - convolutions the delegate left to TFLite's reference kernels (the dynamic-range variant's
       depthwise convs, for one), which is where a variant's time goes;
     - a variant slower than the reference at the same thread count, when even its fastest run
-      took longer than the reference's median (slower beyond the run-to-run noise).
+      took longer than the reference's median (slower beyond the run-to-run noise);
+    - timing that stayed unstable however often it was measured (stability.py), marked in the table.
     """
     notes = []
     for r in records:
+        if unstable(r):
+            notes.append(_timing_note(r))
         heavy = {op: n for op, n in r["outside_delegate"].items() if op in MAC_OPS}
         if heavy:
             notes.append(f"{r['variant']}: {_outside(heavy)} ran outside XNNPACK, on TFLite's reference "
@@ -132,6 +146,13 @@ def accelerator_flags(r: dict) -> list[str]:
     return notes
 
 
+def _timing_note(r: dict) -> str:
+    s = r["stability"]
+    return (f"{UNSTABLE} {r['variant']} at {r['threads']} thread(s): timing unstable in "
+            f"{s.get('attempts', 1)} measurement(s) ({'; '.join(s['problems'])}): the machine's other "
+            "load is in these figures; compare them with care, or rerun on an idle machine")
+
+
 def environment(runtime: str) -> dict:
     return {"cpu": cpu_model(), "runtime": runtime, **versions("ai-edge-litert", "onnxruntime")}
 
@@ -143,11 +164,14 @@ def write_json(dest: Path, records: list[dict], env: dict, settings: dict, notes
 
 def write_csv(dest: Path, records: list[dict]) -> None:
     buffer = io.StringIO()
-    fields = [k for k in records[0] if k not in ("per_class_iou", "outside_delegate")]
-    writer = csv.DictWriter(buffer, fieldnames=[*fields, "outside_delegate"], extrasaction="ignore")
+    fields = [k for k in records[0] if k not in ("per_class_iou", "outside_delegate", "stability")]
+    writer = csv.DictWriter(buffer, fieldnames=[*fields, "timing_unstable", "outside_delegate"],
+                            extrasaction="ignore")
     writer.writeheader()
     for r in records:
-        writer.writerow({**r, "outside_delegate": _outside(r["outside_delegate"])})
+        problems = "; ".join((r.get("stability") or {}).get("problems") or []) if unstable(r) else ""
+        writer.writerow({**r, "timing_unstable": problems,
+                         "outside_delegate": _outside(r["outside_delegate"])})
     atomic.write_text(dest, buffer.getvalue())
 
 

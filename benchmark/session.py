@@ -9,10 +9,11 @@ import numpy as np
 from tqdm import tqdm
 
 from petseg.dataset import Split, load_dataset
+from petseg.described import check_described
 from petseg.errors import PetsegError
 from petseg.metrics import agreement, confusion, scores
 from petseg.modelfile import check_model_path, read_description, sidecar, variant_file, variant_of_file
-from petseg.runtime import probe
+from petseg.models import describe_io
 
 from . import plots, report
 from .accelerators import Plan, plain_device_error
@@ -90,18 +91,16 @@ class BenchSession:
         return None
 
     def _image_size(self, path: Path) -> int:
-        # The description's classes are checked as it is read: other classes cannot be scored here.
-        description = read_description(path)
-        if description:
+        # Each description of the model is checked against the model's own tensors before its image
+        # size decides how large the images drawn and allocated here are.
+        io = describe_io(path)
+        check_described(path, io)
+        if read_description(path):
             if not sidecar(path).is_file():
                 print(f"{path}: no JSON beside it; using the petseg metadata inside the model")
-            return description.image_size
-        print(f"{path}: {ASSUMPTIONS}")
-        if path.suffix == ".onnx":
-            from petseg.onnx_runtime import OnnxModel
-
-            return OnnxModel(path).image_size
-        return int(probe(path)["inputs"][0]["shape"][1])
+        else:
+            print(f"{path}: {ASSUMPTIONS}")
+        return int(io["inputs"][0]["shape"][1])
 
     def _test(self, source: str, path: Path) -> Split:
         size = self._image_size(path)

@@ -29,8 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "trained on, from its metadata)")
     p.add_argument("--calibration-samples", type=int, default=300,
                    help="training images for int8 calibration (all of them if fewer)")
-    p.add_argument("--io-type", choices=IO_TYPES, default="uint8",
-                   help="int8 model input/output type; uint8 takes camera bytes directly")
+    p.add_argument("--io-type", choices=IO_TYPES, default=None,
+                   help="int8 model input/output type (default uint8: takes camera bytes directly)")
     p.add_argument("--verify-images", type=int, default=64,
                    help="validation images each variant is checked on")
     p.add_argument("--holdout-images", type=int, default=HOLDOUT_IMAGES,
@@ -93,19 +93,37 @@ def _check(args: argparse.Namespace) -> None:
         raise PetsegError(f"--min-agreement {args.min_agreement} must be a percentage, 0 to 100")
 
 
+# Flags that shape only some variants: (flag, given, the variants that use it).
+def _unused_flags(args: argparse.Namespace) -> list[tuple[str, bool, tuple[str, ...]]]:
+    return [("--integer-only", args.integer_only, ("int8",)),
+            (f"--quantizer {args.quantizer}", args.quantizer != "auto", ("int8", "int16x8")),
+            (f"--io-type {args.io_type}", args.io_type is not None, ("int8",))]
+
+
+def _check_flags_apply(args: argparse.Namespace, variants: list[str]) -> None:
+    """A flag that no chosen variant uses contradicts the choice: say so rather than ignore it."""
+    for flag, given, users in _unused_flags(args):
+        if given and not set(users) & set(variants):
+            raise PetsegError(f"{flag} applies to {' and '.join(users)} only, and --quantize "
+                              f"{','.join(variants)} asks for none of them; add {users[0]} or drop "
+                              f"{flag.split()[0]}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .variants import parse_variants
 
     variants = parse_variants(args.quantize)
     _check(args)
+    _check_flags_apply(args, variants)
     from petseg.modelfile import check_model_path
 
     check_model_path(args.model, (".keras",))
     from .pipeline import ExportJob, run_export
 
     job = ExportJob(model_path=args.model, variants=variants, out=args.out or args.model.parent,
-                    data=args.data, calibration_samples=args.calibration_samples, io_type=args.io_type,
+                    data=args.data, calibration_samples=args.calibration_samples,
+                    io_type=args.io_type or "uint8",
                     verify_images=args.verify_images, keep_float=args.keep_float,
                     max_drop=args.max_drop, min_agreement=args.min_agreement / 100,
                     report=args.report, seed=args.seed, decoder=args.decoder,

@@ -11,7 +11,7 @@ import numpy as np
 from petseg.description import KERAS, Description
 from petseg.errors import PetsegError
 from petseg.labels import NUM_CLASSES
-from petseg.modelfile import check_model_path, read_description
+from petseg.modelfile import check_model_path, read_description, sidecar
 
 if TYPE_CHECKING:
     import keras
@@ -73,4 +73,8 @@ def load_trained(path: Path) -> tuple[keras.Model, Description]:
     """The trained model and its description (a plain one for a .keras that petseg-train did not write)."""
     model = load_keras_model(path)
     description = read_description(path)
-    return model, description or Description(variant=KERAS, image_size=int(model.input_shape[1]))
+    size = int(model.input_shape[1])
+    if description and description.image_size != size:
+        raise PetsegError(f"{sidecar(path)} gives image_size {description.image_size}, but {path} takes "
+                          f"{size}x{size} images; delete the stale JSON or retrain with petseg-train")
+    return model, description or Description(variant=KERAS, image_size=size)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .description import MAX_IMAGE_SIZE
 from .errors import PetsegError
 from .labels import trimap_to_classes
 
@@ -73,8 +74,9 @@ def load_dataset(source: str, image_size: int = 128, *, val_fraction: float = 0.
     (deterministically for ``seed``); ``test`` is the official test list and
     is never used to choose anything. ``limit`` caps each split (for quick looks).
     """
-    if image_size < 32 or image_size % 32:
-        raise PetsegError(f"image size {image_size} must be a multiple of 32 (>= 32); try 128")
+    if not 32 <= image_size <= MAX_IMAGE_SIZE or image_size % 32:
+        raise PetsegError(f"image size {image_size} must be a multiple of 32 from 32 to {MAX_IMAGE_SIZE}; "
+                          "try 128")
     kind = source.split(":", 1)[0]
     if kind == "synthetic":
         from .synthetic import synthetic_splits

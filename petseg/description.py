@@ -18,12 +18,18 @@ import numpy as np
 
 from .errors import PetsegError
 from .labels import CLASSES
+from .paths import absolute, read_path, read_source, recorded_source
 
 # 1: the first versioned schema. Files without "schema" come from petseg before it and are read
 # by _legacy. Bump it when a field changes meaning; readers refuse a schema newer than theirs.
 SCHEMA = 1
 KERAS = "keras"  # the variant name of the trained model itself
 RAW_PIXELS = "raw RGB 0..255; the model scales to [-1, 1] itself"
+# Sane bounds, checked before anything is allocated from a description: an image side far beyond
+# any segmentation input (a tampered 10**7 made petseg-bench draw images until the kernel killed
+# it), and an input mean/std in 0..255 pixel units.
+MAX_IMAGE_SIZE = 4096
+MAX_PIXEL_UNITS = 1024.0
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,8 @@ class SourceModel:
     trained_on: str | None = None  # the dataset that model was trained on
 
     def to_json(self) -> dict:
-        return {"path": self.path, "sha256": self.sha256, "trained_on": self.trained_on}
+        return {"path": absolute(self.path), "sha256": self.sha256,
+                "trained_on": recorded_source(self.trained_on)}
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,9 @@ class Description:
     schema: int = SCHEMA
 
     def to_json(self) -> dict:
+        """The JSON form; recorded paths absolute, so that the file reads the same from anywhere."""
         typed = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "details"}
+        typed["dataset"] = recorded_source(self.dataset)
         return _plain({"schema": self.schema, **typed, **self.details})
 
     def derived(self, **changes: Any) -> Description:
@@ -100,6 +109,8 @@ def from_json(data: Any, where: Path | str, variant: str = KERAS) -> Description
             raise PetsegError(f"{where}: its metadata has no {name!r}; {_FIX}")
     _check_types(data, where)
     typed = {k: data[k] for k in known if data.get(k) is not None}
+    if "dataset" in typed:
+        typed["dataset"] = read_source(typed["dataset"], where)
     typed.update(classes=tuple(typed.get("classes", CLASSES)), input=_input(data.get("input", {}), where),
                  decoder_filters=tuple(typed.get("decoder_filters", ())))
     if "source_model" in typed:
@@ -124,12 +135,13 @@ def _check_types(data: dict, where: Path | str) -> None:
         value = data.get(name)
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
             raise PetsegError(f"{where}: its metadata field {name!r} is {value!r}, not {said}; {_FIX}")
-    ranges = (("image_size", data["image_size"] >= 1),
-              ("best_epoch", data.get("best_epoch") is None or data["best_epoch"] >= 1),
-              ("val_fraction", 0 < data.get("val_fraction", 0.1) < 1))
-    for name, ok in ranges:
+    ranges = (("image_size", 1 <= data["image_size"] <= MAX_IMAGE_SIZE, f"1..{MAX_IMAGE_SIZE}"),
+              ("best_epoch", data.get("best_epoch") is None or data["best_epoch"] >= 1, "1 or more"),
+              ("val_fraction", 0 < data.get("val_fraction", 0.1) < 1, "between 0 and 1"))
+    for name, ok, bounds in ranges:
         if not ok:
-            raise PetsegError(f"{where}: its metadata gives {name} {data[name]!r}, out of range; {_FIX}")
+            raise PetsegError(f"{where}: its metadata gives {name} {data[name]!r}, out of range "
+                              f"({bounds}); {_FIX}")
     names = data.get("classes", CLASSES)
     if len(names) != len(CLASSES) or not all(isinstance(n, str) for n in names):
         raise PetsegError(f"{where}: its metadata lists classes {names!r}, not {len(CLASSES)} names; "
@@ -144,7 +156,9 @@ def _source_model(record: dict, where: Path | str) -> SourceModel:
     path, sha256, trained_on = record.get("path"), record.get("sha256"), record.get("trained_on")
     if not (isinstance(path, str) and isinstance(sha256, str) and isinstance(trained_on, (str, type(None)))):
         raise PetsegError(f"{where}: its metadata's source_model {record!r} is not a path and sha256; {_FIX}")
-    return SourceModel(path, sha256, trained_on)
+    if not Path(path).is_absolute():
+        path = read_path(path, where)
+    return SourceModel(path, sha256, read_source(trained_on, where))
 
 
 def _input(spec: Any, where: Path | str) -> InputConvention:
@@ -154,9 +168,12 @@ def _input(spec: Any, where: Path | str) -> InputConvention:
     except (TypeError, ValueError) as exc:
         raise PetsegError(f"{where}: its metadata gives an input mean/std that is not 1 or 3 numbers "
                           f"({exc}); re-export the model with petseg-export") from exc
-    if not np.all(np.isfinite(mean)) or not np.all(np.isfinite(std)) or np.any(std == 0):
+    sane = (np.all(np.abs(mean) <= MAX_PIXEL_UNITS) and np.all(np.abs(std) <= MAX_PIXEL_UNITS)
+            and np.all(np.abs(std) >= 1 / MAX_PIXEL_UNITS))
+    if not sane:  # also refuses NaN and infinity: no comparison holds for them
         raise PetsegError(f"{where}: its metadata gives input mean {mean.tolist()} and std {std.tolist()}; "
-                          "both must be finite and std non-zero: re-export the model with petseg-export")
+                          f"both must be finite pixel units (at most {MAX_PIXEL_UNITS:g}) and std non-zero: "
+                          "re-export the model with petseg-export")
     tensor = {k: v for k, v in spec.items() if k not in ("mean", "std", "normalisation")}
     return InputConvention(tuple(map(float, mean)), tuple(map(float, std)),
                            str(spec.get("normalisation", RAW_PIXELS)), tensor)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .described import check_described
 from .environment import package_version
 from .errors import PetsegError
 from .modelfile import check_model_path
@@ -32,6 +33,8 @@ class OnnxModel(Segmenter):
         self.input = self.session.get_inputs()[0]
         output = self.session.get_outputs()[0]
         check_image_io([1, *self.input.shape[1:]], [1, *output.shape[1:]], path)
+        check_described(path, {"inputs": [{"shape": [1, *self.input.shape[1:]], "dtype": self.input_dtype}],
+                               "outputs": [{"shape": [1, *output.shape[1:]]}]})
         self._feed: dict[str, np.ndarray] = {}
         self._out: np.ndarray | None = None
 

@@ -22,6 +22,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 
+from .child import python_module
 from .errors import debug_enabled, run_cli
 
 # Lines from native code that tell a user of petseg nothing (shown with --verbose).
@@ -64,7 +65,7 @@ def filtered_stderr() -> Iterator[None]:
     sys.stderr.flush()
     real = os.dup(2)
     try:
-        filt = subprocess.Popen([sys.executable, "-m", "petseg.quiet"], stdin=subprocess.PIPE,
+        filt = subprocess.Popen(python_module("petseg.quiet"), stdin=subprocess.PIPE,
                                 stdout=real, stderr=subprocess.DEVNULL, close_fds=True)
     except OSError:  # no process to spare: better chatter than nothing
         os.close(real)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .child import run_module
+from .described import check_described
 from .description import InputConvention
 from .environment import package_version
 from .errors import PetsegError
@@ -68,6 +69,7 @@ class TFLiteModel(Segmenter):
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         check_image_io(self.input["shape"], self.output["shape"], path)
+        check_described(path, {"inputs": [_tensor(self.input)], "outputs": [_tensor(self.output)]})
         self.mean, self.std, self.raw_pixels = input_convention(path)
 
     @property
@@ -105,6 +107,10 @@ def input_convention(path: Path) -> tuple[np.ndarray, np.ndarray, bool]:
     convention = description.input if description else InputConvention()
     mean, std = np.asarray(convention.mean, np.float32), np.asarray(convention.std, np.float32)
     return mean, std, not mean.any() and bool(np.all(std == 1))
+
+
+def _tensor(detail: dict) -> dict:
+    return {"shape": [int(x) for x in detail["shape"]], "dtype": np.dtype(detail["dtype"]).name}
 
 
 def check_image_io(input_shape, output_shape, path: Path) -> None:

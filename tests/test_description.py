@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,7 @@ def test_a_description_survives_its_json_round_trip(tmp_path):
     d = Description(variant="int8", image_size=128, size="small", decoder_filters=(256, 128, 64, 32),
                     dataset="synthetic:24", val_fraction=0.2, seed=3, best_epoch=7,
                     input=InputConvention(tensor={"dtype": "uint8", "quantization": [1.0, 0]}),
-                    source_model=SourceModel("m/petseg.keras", "0" * 64, "tfds"),
+                    source_model=SourceModel(str(tmp_path / "m" / "petseg.keras"), "0" * 64, "tfds"),
                     details={"verification": {"agreement": 0.99}})
     data = json.loads(json.dumps(d.to_json()))
     assert data["schema"] == SCHEMA and data["input"]["dtype"] == "uint8"
@@ -31,8 +32,9 @@ def test_files_written_before_the_schema_still_read(tmp_path):
               "source_model": {"path": "m/petseg.keras", "sha256": "0" * 64, "trained_on": "tfds"}}
     d = from_json(export, "old.json")
     assert (d.variant, d.size, d.dataset, d.seed, d.image_size) == ("int8", "tiny", "synthetic:24", 5, 64)
-    assert d.input.tensor == {"dtype": "uint8"} and d.source_model == SourceModel("m/petseg.keras", "0" * 64,
-                                                                                   "tfds")
+    # A relative path reads relative to the file that records it (paths.py).
+    assert d.input.tensor == {"dtype": "uint8"} and d.source_model == SourceModel(
+        str(Path("m/petseg.keras").absolute()), "0" * 64, "tfds")
     trained = {"model": "petseg.keras", "image_size": 128, "size": "seed", "best_epoch": 4,
                "data": {"source": "tfds", "val_fraction": 0.2}, "recipe": {"seed": 1}}
     d = from_json(trained, "old.json")

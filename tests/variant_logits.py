@@ -122,6 +122,14 @@ def logits_of(path: Path, batch: np.ndarray) -> np.ndarray:
     return np.stack(result)
 
 
+def keras_logits(path: Path) -> np.ndarray:
+    """The seeded Keras model's own float logits on images(): the same on every CPU to float rounding."""
+    import keras
+
+    model = keras.saving.load_model(path, compile=False)
+    return np.asarray(model(images().astype(np.float32), training=False))
+
+
 def _quantised(image: np.ndarray, detail: dict) -> np.ndarray:
     scale, zero = detail["quantization"]
     if detail["dtype"] == np.float32:

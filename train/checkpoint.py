@@ -22,8 +22,10 @@ STATE = "state.json"
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    def __init__(self, directory: Path, state: dict | None = None) -> None:
+    def __init__(self, directory: Path, state: dict | None = None,
+                 loss_scale: dict[str, float] | None = None) -> None:
         super().__init__()
+        self.loss_scale = loss_scale or {}  # per logged loss, what undoes padding's dilution
         self.directory = atomic.ensure_dir(Path(directory))
         self.state = state or {"epoch": 0, "history": [], "best_val_loss": None,
                                "best": None, "best_epoch": None, "last": None}
@@ -33,7 +35,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
+        row = {"epoch": epoch + 1,
+               **{k: float(v) * self.loss_scale.get(k, 1.0) for k, v in (logs or {}).items()},
                "seconds": round(time.perf_counter() - self._started, 2)}
         row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         state = dict(self.state, epoch=epoch + 1, history=[*self.state["history"], row])

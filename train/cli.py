@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(data.summary())
     from petseg.modelfile import sidecar
 
-    from .distribute import make_strategy
+    from .distribute import check_batch_size, make_strategy
     from .recipe import recipe_for
     from .trainer import MODEL_FILE, train
 
@@ -106,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     recipe = recipe_for(args.size, epochs=args.epochs, batch_size=args.batch_size,
                         learning_rate=args.learning_rate, fine_tune=args.fine_tune, max_zoom=args.max_zoom,
                         seed=args.seed, encoder_weights=args.encoder_weights, bn_momentum=args.bn_momentum)
+    check_batch_size(distribution, recipe.batch_size)
     metrics = train(data, recipe, args.out, resume=args.resume, distribution=distribution,
                     val_fraction=args.val_fraction)
     if metrics is None:

@@ -28,6 +28,15 @@ class Distribution:
         return {"strategy": name, "replicas": self.strategy.num_replicas_in_sync, "workers": self.workers}
 
 
+def check_batch_size(distribution: Distribution, batch_size: int) -> None:
+    """A batch must split evenly between the replicas (each computes on the same shape)."""
+    replicas = distribution.strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        fit = batch_size + (-batch_size) % replicas
+        raise PetsegError(f"--batch-size {batch_size} does not split evenly over {replicas} replicas; "
+                          f"pass a multiple of {replicas}, e.g. --batch-size {fit}")
+
+
 class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
     """MultiWorkerMirroredStrategy with a ``reduce`` that takes what Keras 3's fit gives it.
 

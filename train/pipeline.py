@@ -47,15 +47,41 @@ def _fixed_threads(ds: tf.data.Dataset) -> tf.data.Dataset:
     return ds.with_options(options)
 
 
-def training_dataset(split: Split, batch_size: int, seed: int, max_zoom: float = 1.25) -> tf.data.Dataset:
+def partial_batch_padding(count: int, batch_size: int, replicas: int) -> int:
+    """How many blank images fill the last batch of ``count`` up to ``batch_size`` (0 on one replica).
+
+    Under MultiWorkerMirroredStrategy every replica must see batches of one shape (a partial last
+    batch split 2/1 between two workers fails a collective with "Shape mismatch"), so the last
+    batch is filled with blank images of weight 0: each image is still seen once per epoch and
+    the blanks change no gradient and no weighted metric. One device needs none.
+    """
+    return (-count) % batch_size if replicas > 1 else 0
+
+
+def _padded(ds: tf.data.Dataset, pad: int, size: int) -> tf.data.Dataset:
+    """(image, mask) -> (image, mask, weight 1), then ``pad`` blanks of weight 0 at the end.
+
+    The weights are per pixel, the shape of the mask: Keras' loss multiplies them pixel by pixel.
+    """
+    if not pad:
+        return ds
+    blank = (tf.zeros((size, size, 3), tf.float32), tf.zeros((size, size), CLASS_DTYPE),
+             tf.zeros((size, size), tf.float32))
+    return ds.map(lambda x, y: (x, y, tf.ones((size, size), tf.float32))).concatenate(
+        tf.data.Dataset.from_tensors(blank).repeat(pad))
+
+
+def training_dataset(split: Split, batch_size: int, seed: int, max_zoom: float = 1.25,
+                     pad: int = 0) -> tf.data.Dataset:
+    """Shuffled, augmented batches; ``pad`` blanks (partial_batch_padding) end the last one."""
     size = split.images.shape[1]
     ds = tf.data.Dataset.from_tensor_slices((split.images, split.masks)).cache()
     ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(lambda x, y: augment(x, y, size, max_zoom), num_parallel_calls=PARALLEL_CALLS)
-    return _fixed_threads(ds.batch(batch_size).prefetch(2))
+    return _fixed_threads(_padded(ds, pad, size).batch(batch_size).prefetch(2))
 
 
-def eval_dataset(split: Split, batch_size: int) -> tf.data.Dataset:
+def eval_dataset(split: Split, batch_size: int, pad: int = 0) -> tf.data.Dataset:
     ds = tf.data.Dataset.from_tensor_slices((split.images, split.masks)).cache()
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, CLASS_DTYPE)))
-    return _fixed_threads(ds.batch(batch_size).prefetch(2))
+    return _fixed_threads(_padded(ds, pad, split.images.shape[1]).batch(batch_size).prefetch(2))

@@ -26,7 +26,7 @@ from .distribute import Distribution
 from .evaluate import evaluate
 from .macs import keras_macs
 from .model import build_unet
-from .pipeline import eval_dataset, training_dataset
+from .pipeline import eval_dataset, partial_batch_padding, training_dataset
 from .recipe import Recipe
 from .sizes import get_size
 
@@ -51,15 +51,37 @@ def train(data: Dataset, recipe: Recipe, out: Path, resume: bool = False,
         with distribution.strategy.scope():
             model = (keras.saving.load_model(ckpt_dir / state["last"]) if state
                      else _compiled_model(data, recipe))
-        checkpoint = EpochCheckpoint(ckpt_dir, state)
-        seconds = _fit(model, data, recipe, checkpoint, state)
+        pads = {split: partial_batch_padding(len(data[split]), recipe.batch_size,
+                                             distribution.strategy.num_replicas_in_sync)
+                for split in ("train", "val")}
+        checkpoint = EpochCheckpoint(ckpt_dir, state, loss_scale=_loss_scale(data, pads))
+        seconds = _fit(model, data, recipe, checkpoint, state, pads)
         if not distribution.chief:
             return None
         best = keras.saving.load_model(ckpt_dir / checkpoint.state["best"], compile=False)
         metrics = {split: evaluate(best, data[split]) for split in ("val", "test")}
         _write_artifacts(out, best, data, recipe, checkpoint.state, metrics, seconds, val_fraction,
-                         distribution.record())
+                         _distribution_record(distribution, pads))
     return metrics
+
+
+def _loss_scale(data: Dataset, pads: dict[str, int]) -> dict[str, float]:
+    """Keras averages a batch's loss over all its images, blanks included: over an epoch that is the
+    true mean times real / (real + blanks), which these factors undo (the accuracy is weighted)."""
+    return {key: (len(data[split]) + pads[split]) / len(data[split])
+            for key, split in (("loss", "train"), ("val_loss", "val")) if pads[split]}
+
+
+def _distribution_record(distribution: Distribution, pads: dict[str, int]) -> dict | None:
+    record = distribution.record()
+    if record is not None and any(pads.values()):
+        record["partial_batches"] = {
+            "padded": pads, "weight": 0.0,
+            "how": "the last batch of each split filled with blank images of weight 0, so that it "
+                   "splits evenly between replicas: the blanks add no gradient (that batch's real "
+                   "images weigh as in a full batch) and count in no metric; the logged losses are "
+                   "rescaled to the real images' mean"}
+    return record
 
 
 @contextlib.contextmanager
@@ -87,15 +109,16 @@ def _start_state(ckpt_dir: Path, resume: bool, recipe: Recipe) -> dict | None:
 
 
 def _fit(model: keras.Model, data: Dataset, recipe: Recipe, checkpoint: EpochCheckpoint,
-         state: dict | None) -> float:
+         state: dict | None, pads: dict[str, int]) -> float:
     """Run the remaining epochs; the training seconds, including those before a resume."""
     first_epoch = state["epoch"] if state else 0
     if not state:
         model.summary(line_length=100, expand_nested=False)
     started = time.perf_counter()
     if first_epoch < recipe.epochs:
-        model.fit(training_dataset(data["train"], recipe.batch_size, recipe.seed, recipe.max_zoom),
-                  validation_data=eval_dataset(data["val"], recipe.batch_size),
+        model.fit(training_dataset(data["train"], recipe.batch_size, recipe.seed, recipe.max_zoom,
+                                   pads["train"]),
+                  validation_data=eval_dataset(data["val"], recipe.batch_size, pads["val"]),
                   epochs=recipe.epochs, initial_epoch=first_epoch, verbose=2,
                   shuffle=False,  # the tf.data pipeline shuffles; this only silences Keras' warning
                   callbacks=[checkpoint])
@@ -110,7 +133,8 @@ def _compiled_model(data: Dataset, recipe: Recipe) -> keras.Model:
     schedule = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps)
     model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+                  # Weighted: the blank images that fill a partial batch (pipeline.py) weigh 0.
+                  weighted_metrics=["accuracy"])
     return model
 
 
