@@ -96,6 +96,7 @@ def _check(args: argparse.Namespace) -> None:
 # Flags that shape only some variants: (flag, given, the variants that use it).
 def _unused_flags(args: argparse.Namespace) -> list[tuple[str, bool, tuple[str, ...]]]:
     return [("--integer-only", args.integer_only, ("int8",)),
+            ("--no-bias-correction", not args.bias_correction, ("int8",)),
             (f"--quantizer {args.quantizer}", args.quantizer != "auto", ("int8", "int16x8")),
             (f"--io-type {args.io_type}", args.io_type is not None, ("int8",))]
 

@@ -27,6 +27,7 @@ CONFIGS = (
     ("int8-float-io", ["--quantize", "int8", "--io-type", "float32"]),
     ("int8-aeq", ["--quantize", "int8", "--quantizer", "aeq"]),
     ("int8-integer-only", ["--quantize", "int8", "--integer-only"]),
+    ("int8-aeq-integer-only", ["--quantize", "int8", "--quantizer", "aeq", "--integer-only"]),
     ("int16x8", ["--quantize", "int16x8"]),
     ("int16x8-converter", ["--quantize", "int16x8", "--quantizer", "converter"]),
     ("wi8", ["--quantize", "wi8"]),
