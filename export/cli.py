@@ -93,11 +93,11 @@ def _check(args: argparse.Namespace) -> None:
         raise PetsegError(f"--min-agreement {args.min_agreement} must be a percentage, 0 to 100")
 
 
-# Flags that shape only some variants: (flag, given, the variants that use it).
+# Flags that shape only some variants: (flag, given, the variants that use it). --quantizer is not
+# one: a variant only one quantizer makes ignores it, as documented (variants.py).
 def _unused_flags(args: argparse.Namespace) -> list[tuple[str, bool, tuple[str, ...]]]:
     return [("--integer-only", args.integer_only, ("int8",)),
             ("--no-bias-correction", not args.bias_correction, ("int8",)),
-            (f"--quantizer {args.quantizer}", args.quantizer != "auto", ("int8", "int16x8")),
             (f"--io-type {args.io_type}", args.io_type is not None, ("int8",))]
 
 

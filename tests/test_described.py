@@ -107,7 +107,6 @@ def test_predict_refuses_a_sidecar_that_contradicts_its_model(model, tmp_path):
 
 @pytest.mark.parametrize(("flags", "complaint"), [
     (["--quantize", "fp16", "--integer-only"], "--integer-only"),
-    (["--quantize", "fp32,dynamic", "--quantizer", "aeq"], "--quantizer aeq"),
     (["--quantize", "fp16", "--io-type", "int8"], "--io-type int8"),
 ])
 def test_export_refuses_flags_that_no_chosen_variant_uses(capsys, tiny_model, tmp_path, flags, complaint):
