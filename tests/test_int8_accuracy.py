@@ -99,8 +99,10 @@ def test_budget_interval_and_verdict():
 
 
 def test_int8_is_verified_on_training_images_calibration_never_saw(learned_model, tmp_path, capsys):
+    # --max-drop off: no fallback search, so the file is the bias-corrected all-int8 one.
     assert main(["--model", str(learned_model), "--quantize", "int8", "--out", str(tmp_path),
-                 "--calibration-samples", "100", "--verify-images", "2", "--holdout-images", "4"]) == 0
+                 "--calibration-samples", "100", "--verify-images", "2", "--holdout-images", "4",
+                 "--max-drop", "off"]) == 0
     meta = json.loads((tmp_path / "petseg_int8.json").read_text())
     check = meta["verification"]
     assert check["splits"] == {"val": 2, "train held out of calibration": 4} and check["images"] == 6
@@ -111,7 +113,8 @@ def test_int8_is_verified_on_training_images_calibration_never_saw(learned_model
     low, high = check["interval"]["miou_delta_points"]
     assert low <= check["miou_delta_points"] <= high
     assert check["budget"]["verdict"] in ("within", "over", "uncertain")
-    assert meta["bias_correction"]["layers"] > 50 and meta["integer_only"] == (not meta["keep_float"])
+    assert meta["bias_correction"]["layers"] > 50
+    assert meta["integer_only"] is True and meta["keep_float"] == []
     assert "int8 on 6 held-out images" in capsys.readouterr().out
 
 
