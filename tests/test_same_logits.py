@@ -1,13 +1,13 @@
 """Refactoring guard: every variant computes the logits recorded before the export was restructured.
 
 tests/data/variant_logits.npz holds, per export configuration (variant, quantizer, decoder form,
-I/O type), the logits of a fixed seeded model on two fixed images, recorded with the previous
-code by ``python tests/variant_logits.py``. On the CPU, core count and library versions they were
+I/O type), the logits of a fixed seeded model on two fixed images, recorded by ``python
+tests/variant_logits.py`` (last on an Intel Xeon, after issue 20 changed int8 on purpose). On the CPU, core count and library versions they were
 recorded with, they must match bit for bit.
 
 Elsewhere float kernels round differently (AVX2, AVX-512, AMX), and what each variant does with
 that differs, so the check does too (figures measured on an Intel Xeon with AVX-512 and AMX
-against the recording's AMD Zen 5, see docs/performance.md):
+against the then recording's AMD Zen 5, see docs/performance.md):
 
 - FLOAT_EXACT variants compute in float from weights fixed at export: they match the recording
   to float rounding (measured: every class the same, worst logit 0.02 % of the logits' range).
