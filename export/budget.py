@@ -18,14 +18,17 @@ from petseg.labels import NUM_CLASSES
 
 DRAWS = 1000
 LEVEL = 0.90  # two-sided: the 5th and the 95th percentile
+# The default budget: mIoU points lost, and pixels agreeing with Keras (a fraction).
+MAX_DROP = 0.3
+MIN_AGREEMENT = 0.985
 
 
 @dataclass(frozen=True)
 class Budget:
     """mIoU points a variant may lose against Keras, and the share of pixels it must agree on."""
 
-    max_drop: float | None = 0.3  # None: no limit on the drop
-    min_agreement: float = 0.985
+    max_drop: float | None = MAX_DROP  # None: no limit on the drop
+    min_agreement: float = MIN_AGREEMENT
 
 
 @dataclass(frozen=True)

@@ -72,10 +72,8 @@ def run_export(job: ExportJob) -> int:
     pool, held_out = hold_out(data["train"], job.holdout_images, job.seed)
     calib = pick_images(pool, job.calibration_samples, job.seed)
     val = data["val"].take(range(min(job.verify_images, len(data["val"]))))
-    reference = keras_reference(model, concat(val, held_out))
-    reference.sources = {"val": len(val)}
-    if held_out is not None:
-        reference.sources["train held out of calibration"] = len(held_out)
+    sources = {"val": len(val), **({"train held out of calibration": len(held_out)} if held_out else {})}
+    reference = keras_reference(model, concat(val, held_out), sources)
     print(f"calibration: {len(calib)} training images; verification: "
           + " + ".join(f"{n} {split}" for split, n in reference.sources.items()))
     inputs = BuildInputs(model, calib.images, reference, job)
@@ -127,9 +125,10 @@ def concat(first: Split, second: Split | None) -> Split:
                  first.names + second.names)
 
 
-def keras_reference(model: keras.Model, split: Split) -> Reference:
+def keras_reference(model: keras.Model, split: Split, sources: dict | None = None) -> Reference:
+    """The Keras model's predictions on ``split``; ``sources``: its images per split they came from."""
     classes = predict_classes(model, split.images, batch_size=16)
-    return Reference(split, classes, scores(confusion(split.masks, classes))["mean_iou"])
+    return Reference(split, classes, scores(confusion(split.masks, classes))["mean_iou"], sources or {})
 
 
 def publish(variant: Variant, built: Built, job: ExportJob, calibration_images: int, reference: Reference,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from petseg.errors import PetsegError
 
 from .aeq_variants import AeqInt8, AeqInt16x8, AeqVariant, Int4Weights
+from .budget import MAX_DROP, MIN_AGREEMENT  # noqa: F401 - the command line's defaults
 from .converter import FloatVariant, Int8Variant, Int16x8Variant
 from .onnx_export import OnnxVariant
 from .variant import Variant
@@ -41,9 +42,6 @@ OTHER_QUANTIZER: dict[tuple[str, str], Variant] = {
     ("int16x8", "converter"): Int16x8Variant("int16x8", _INT16X8),
 }
 DEFAULT_SET = ("fp32", "fp16", "int8")
-# The fallback search's default budget: mIoU points lost, and pixels agreeing with Keras (a fraction).
-MAX_DROP = 0.3
-MIN_AGREEMENT = 0.985
 # Training images held out of calibration and added to the verification images: 30 validation
 # images cannot certify a budget of a few tenths of a point (budget.py). At most a quarter of the
 # training images, so that small datasets keep most of theirs for calibration.

@@ -2,8 +2,8 @@
 
 tests/data/variant_logits.npz holds, per export configuration (variant, quantizer, decoder form,
 I/O type), the logits of a fixed seeded model on two fixed images, recorded by ``python
-tests/variant_logits.py`` (last on an Intel Xeon, after issue 20 changed int8 on purpose). On the CPU, core count and library versions they were
-recorded with, they must match bit for bit.
+tests/variant_logits.py`` (last on an Intel Xeon, after issue 20 changed int8 on purpose). On
+the CPU, core count and library versions they were recorded with, they must match bit for bit.
 
 Elsewhere float kernels round differently (AVX2, AVX-512, AMX), and what each variant does with
 that differs, so the check does too (figures measured on an Intel Xeon with AVX-512 and AMX
