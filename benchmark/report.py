@@ -124,14 +124,20 @@ def flags(records: list[dict]) -> list[str]:
             notes.append(_timing_note(r))
         heavy = {op: n for op, n in r["outside_delegate"].items() if op in MAC_OPS}
         if heavy:
-            notes.append(f"{r['variant']}: {_outside(heavy)} ran outside XNNPACK, on TFLite's reference "
+            notes.append(f"{row_name(r)}: {_outside(heavy)} ran outside XNNPACK, on TFLite's reference "
                          "kernels")
         speedup = r["speedup"]
         if speedup is not None and speedup < 1 and r["min_ms"] > speedup * r["median_ms"]:
-            notes.append(f"{r['variant']} at {r['threads']} thread(s) runs at {speedup:.2f}x the "
+            notes.append(f"{row_name(r)} at {r['threads']} thread(s) runs at {speedup:.2f}x the "
                          "reference's speed: even its fastest run was slower than the reference's median")
         notes += accelerator_flags(r)
     return list(dict.fromkeys(notes))  # the ops note would repeat for every thread count
+
+
+def row_name(r: dict) -> str:
+    """The variant, and its accelerator where it is not today's CPU path (an fp16 file has both)."""
+    accelerator = r.get("accelerator", "cpu")
+    return r["variant"] if accelerator == "cpu" else f"{r['variant']} ({accelerator})"
 
 
 def accelerator_flags(r: dict) -> list[str]:

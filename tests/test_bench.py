@@ -146,13 +146,16 @@ def test_warnings_come_from_what_is_measured(tiny_model, tmp_path, capsys):
     notes = [line for line in proc.stdout.splitlines() if line.startswith("note: ")]
     records = json.loads((tmp_path / "b.json").read_text())["results"]
     reference = next(r for r in records if r["variant"] == "fp32")
+    from petseg.benchmark.report import row_name
+
+    # An fp16 file has two rows here where the CPU computes fp16 (cpu and cpu-fp16): notes name the row.
     for r in records:
         heavy = {op for op in r["outside_delegate"] if "CONV" in op or op == "FULLY_CONNECTED"}
-        flagged_ops = [n for n in notes if n.startswith(f"note: {r['variant']}: ") and "outside XNNPACK" in n]
+        flagged_ops = [n for n in notes if n.startswith(f"note: {row_name(r)}: ") and "outside XNNPACK" in n]
         assert bool(flagged_ops) == bool(heavy), (r["variant"], notes)
         assert all(op in flagged_ops[0] for op in heavy)
         slower = r is not reference and r["min_ms"] > reference["median_ms"]
-        flagged_slow = [n for n in notes if n.startswith(f"note: {r['variant']} at ") and "speed" in n]
+        flagged_slow = [n for n in notes if n.startswith(f"note: {row_name(r)} at ") and "speed" in n]
         assert bool(flagged_slow) == slower, (r["variant"], notes, r["min_ms"], reference["median_ms"])
     assert any("DEPTHWISE_CONV_2D" in n for n in notes)  # the dynamic variant's measured weak spot
 
