@@ -23,7 +23,7 @@ from .capability import FP16_NEEDS, fp16_arithmetic
 from .environment import package_version
 from .errors import PetsegError
 from .graph import count_macs
-from .runtime import check_image_io, dequantize, input_convention, quantize
+from .runtime import check_image_io, checked_convention, dequantize, quantize
 from .segmenter import Segmenter
 
 # XNNPACK delegate flags (tflite/delegates/xnnpack/xnnpack_delegate.h). CpuOptions.xnnpack_flags
@@ -133,7 +133,7 @@ class CompiledSegmenter(Segmenter):
                                  experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         self.input, self.output = self.graph.get_input_details()[0], self.graph.get_output_details()[0]
         check_image_io(self.input["shape"], self.output["shape"], path)
-        self.mean, self.std, self.raw_pixels = input_convention(path)
+        self.mean, self.std, self.raw_pixels = checked_convention(path, self.input, self.output)
         failure = None
         with captured_output() as log:
             try:

@@ -69,8 +69,7 @@ class TFLiteModel(Segmenter):
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         check_image_io(self.input["shape"], self.output["shape"], path)
-        check_described(path, {"inputs": [_tensor(self.input)], "outputs": [_tensor(self.output)]})
-        self.mean, self.std, self.raw_pixels = input_convention(path)
+        self.mean, self.std, self.raw_pixels = checked_convention(path, self.input, self.output)
 
     @property
     def image_size(self) -> int:
@@ -99,6 +98,13 @@ class TFLiteModel(Segmenter):
 
     def logits(self) -> np.ndarray:
         return dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)[0]
+
+
+def checked_convention(path: Path, tensor_in: dict, tensor_out: dict) -> tuple[np.ndarray, np.ndarray, bool]:
+    """input_convention, once every copy of the description agrees with the model's own tensors:
+    every runner reads a description through here, so none acts on a tampered one."""
+    check_described(path, {"inputs": [_tensor(tensor_in)], "outputs": [_tensor(tensor_out)]})
+    return input_convention(path)
 
 
 def input_convention(path: Path) -> tuple[np.ndarray, np.ndarray, bool]:
