@@ -74,6 +74,18 @@ def judge(masks: np.ndarray, reference: np.ndarray, pred: np.ndarray, budget: Bu
     return Judgement(drop, drop_iv, agree, agree_iv, _verdict(drop_iv, agree_iv, budget))
 
 
+def paired_gain(masks: np.ndarray, reference: np.ndarray, before: np.ndarray, after: np.ndarray,
+                seed: int = 0) -> tuple[Interval, Interval]:
+    """What ``after`` gains over ``before`` (class ids, N x H x W): mIoU points and agreement with
+    the Keras ``reference`` (a fraction), as bootstrap intervals drawn over the same images for
+    both: paired, so that the images' own difficulty, which both share, cancels."""
+    weights = _draw_weights(len(before), seed)
+    miou = 100 * (_miou(weights @ _per_image_confusion(masks, after))
+                  - _miou(weights @ _per_image_confusion(masks, before)))
+    same = [(p == reference).reshape(len(p), -1).mean(axis=1) for p in (before, after)]
+    return _interval(miou), _interval(weights @ (same[1] - same[0]) / len(before))
+
+
 def _verdict(drop: Interval, agree: Interval, budget: Budget) -> str:
     limit = np.inf if budget.max_drop is None else budget.max_drop
     if drop.high <= limit and agree.low >= budget.min_agreement:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .budget import LEVEL
 from .variant import BuildInputs, Built, Variant, one_at_a_time
 
 if TYPE_CHECKING:
@@ -92,32 +93,32 @@ class Int8Variant(Variant):
 
     def build(self, inputs: BuildInputs) -> Built:
         form, job = self.decoder_form(inputs), inputs.job
-        correction = corrected_model(inputs, form)[1]
-        calibrated = calibrated_model(inputs, form, job.bias_correction)
         if job.report:
             from .sensitivity import write_report
 
-            write_report(calibrated, inputs.calib, job.out / "int8_layer_report.csv")
-        keep, correction = self.keep_float(inputs, form, correction)
-        if keep:  # float islands come from the uncorrected model (see keep_float)
-            calibrated = calibrated_model(inputs, form, False)
-        return Built(quantize_int8(calibrated, job.io_type, keep),
+            write_report(calibrated_model(inputs, form, job.bias_correction), inputs.calib,
+                         job.out / "int8_layer_report.csv")
+        keep = self.keep_float(inputs, form)
+        corrected = job.bias_correction and not keep  # float islands come from the trained model
+        return Built(int8_model(inputs, form, corrected, keep),
                      {"keep_float": keep, "decoder": form, "integer_only": not keep,
-                      "bias_correction": correction})
+                      "bias_correction": corrected_model(inputs, form)[1] if corrected else None})
 
     @staticmethod
-    def keep_float(inputs: BuildInputs, form: str, correction: dict | None) -> tuple[list[str], dict | None]:
-        """The layers to keep in float (none if every-layer int8 meets the budget), and the correction.
+    def keep_float(inputs: BuildInputs, form: str) -> list[str]:
+        """The layers to keep in float: none if every-layer int8 meets the budget.
 
         A layer kept in float must not carry a correction for int8 rounding it no longer has: on
         the small model that made every float island worse than none. So islands are searched on
-        the uncorrected model, and kept only if they beat the corrected all-int8 file.
+        the uncorrected model, and kept only when they beat all-int8 measurably on the same images
+        (a float layer costs speed and the integer-only accelerators), not when a noisy check
+        merely ranks them first.
         """
         from .sensitivity import judge_model, layer_errors, resolve, search_fallback
 
         job = inputs.job
         if job.integer_only or (job.max_drop is None and not job.keep_float):
-            return [], correction
+            return []
         plain = calibrated_model(inputs, form, False)
 
         @functools.cache
@@ -128,21 +129,44 @@ class Int8Variant(Variant):
         if job.keep_float:
             forced = resolve(job.keep_float, ranked())
             if job.max_drop is None:
-                return forced, None
+                return forced
         else:
-            forced, first = [], judge_model(
-                quantize_int8(calibrated_model(inputs, form, job.bias_correction), job.io_type),
-                inputs.reference, job.budget)
-            how = " (every layer bias-corrected)" if correction else ""
+            forced = []
+            first = judge_model(int8_model(inputs, form, job.bias_correction), inputs.reference, job.budget)
+            how = " (every layer's rounding fitted and bias-corrected)" if job.bias_correction else ""
             print(f"   0 layers in float: {first.line(job.budget)}{how}")
             if first.verdict == "within":
-                return [], correction
-        keep, best = search_fallback(ranked, lambda layers: quantize_int8(plain, job.io_type, layers),
+                return []
+        keep, _ = search_fallback(ranked, lambda layers: int8_model(inputs, form, False, layers),
                                      job, inputs.reference, forced, "in float", start=0 if forced else 1)
-        if not forced and best.verdict != "within" and first.drop_interval.high <= best.drop_interval.high:
-            print("fallback: no float island did better than every layer in int8; that is kept")
-            return [], correction
-        return keep, None
+        if forced:
+            return keep
+        miou, agreement = judge_gain(inputs, int8_model(inputs, form, job.bias_correction),
+                                     int8_model(inputs, form, False, keep))
+        if miou.low > 0 or agreement.low > 0:
+            return keep
+        print(f"fallback: {len(keep)} layer(s) in float changed mIoU by {miou.low:+.2f} to {miou.high:+.2f} "
+              f"points and agreement by {100 * agreement.low:+.2f} to {100 * agreement.high:+.2f} "
+              f"({LEVEL:.0%} intervals, same images): not measurably better than every layer in int8, "
+              "which is kept")
+        return []
+
+
+def judge_gain(inputs: BuildInputs, before: bytes, after: bytes):
+    """What ``after`` gains over ``before`` on the held-out images: mIoU points, agreement (intervals)."""
+    from .budget import paired_gain
+    from .verify import run_tflite_bytes
+
+    split = inputs.reference.split
+    return paired_gain(split.masks, inputs.reference.classes, run_tflite_bytes(before, split.images),
+                       run_tflite_bytes(after, split.images))
+
+
+def int8_model(inputs: BuildInputs, form: str, corrected: bool, keep_float: Sequence[str] = ()) -> bytes:
+    """The int8 file's bytes, made once per export (judged, then published)."""
+    key = ("int8", form, corrected, inputs.job.io_type, tuple(keep_float))
+    return inputs.cached(key, lambda: quantize_int8(calibrated_model(inputs, form, corrected),
+                                                    inputs.job.io_type, keep_float))
 
 
 def calibrated_model(inputs: BuildInputs, form: str, corrected: bool) -> bytes:

@@ -32,36 +32,82 @@ def _conv_bn_model(seed: int = 0):
     return model, images
 
 
-def test_rounded_kernels_are_the_converters_int8_weights():
-    """The correction is only as good as its copy of the converter's rounding: compare them."""
+def _converter_int8_kernels(model, images) -> dict[str, np.ndarray]:
+    """The converter's int8 kernels of ``_conv_bn_model``, dequantised, in Keras order (BN folded)."""
     import tensorflow as tf
 
-    from petseg.export.bias_correction import _sites, rounded_kernel
     from petseg.export.converter import representative
 
-    model, images = _conv_bn_model()
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative(images.astype(np.float32))
     interpreter = tf.lite.Interpreter(model_content=converter.convert())
-    weights = {}  # the int8 kernels, dequantised, by shape
+    weights = {}
     for t in interpreter.get_tensor_details():
         q = t["quantization_parameters"]
         if t["dtype"] == np.int8 and len(t["shape"]) == 4 and len(q["scales"]) > 1:
             shape = [1] * 4
             shape[q["quantized_dimension"]] = -1
             kernel = interpreter.get_tensor(t["index"]).astype(np.float32) * q["scales"].reshape(shape)
-            weights["dw" if t["shape"][0] == 1 else "conv"] = kernel
+            if t["shape"][0] == 1:  # depthwise (1, kh, kw, out) -> Keras (kh, kw, in, 1)
+                weights["dw"] = kernel[0][..., None]
+            else:  # (out, kh, kw, in) -> Keras (kh, kw, in, out)
+                weights["conv"] = np.transpose(kernel, (1, 2, 3, 0))
+    return weights
+
+
+def test_rounded_kernels_are_the_converters_int8_weights():
+    """The correction is only as good as its copy of the converter's rounding: compare them."""
+    from petseg.export.bias_correction import _sites, rounded_kernel
+
+    model, images = _conv_bn_model()
+    theirs = _converter_int8_kernels(model, images)
     for site in _sites(model):
         kernel = np.asarray(site.conv.kernel)
-        ours = rounded_kernel(site.conv, kernel, site.bn_scale(), "subpixel")
-        if site.conv.name == "dw":
-            ours = ours * site.bn_scale()[:, None]  # depthwise (kh, kw, in, 1): out channel = in
-            theirs = weights["dw"][0][..., None]  # (1, kh, kw, out) -> Keras (kh, kw, in, 1)
-        else:
-            ours = ours * site.bn_scale()
-            theirs = np.transpose(weights["conv"], (1, 2, 3, 0))  # (out, kh, kw, in) -> Keras order
-        np.testing.assert_allclose(ours, theirs, atol=1e-6 * np.abs(theirs).max())
+        bn = site.bn_scale()
+        ours = rounded_kernel(site.conv, kernel, bn, "subpixel")
+        ours = ours * (bn[:, None] if site.conv.name == "dw" else bn)  # depthwise: out channel = in
+        mine = theirs[site.conv.name]
+        np.testing.assert_allclose(ours, mine, atol=1e-6 * np.abs(mine).max())
+
+
+def test_fitted_rounding_is_what_the_converter_computes():
+    """The corrected copy's kernels are already int8 on the converter's grid: it keeps them."""
+    from petseg.export.bias_correction import _sites, corrected_for_int8
+
+    model, images = _conv_bn_model()
+    corrected, summary = corrected_for_int8(model, images)
+    assert summary["fitted_layers"] == 2
+    theirs = _converter_int8_kernels(corrected, images)
+    for site in _sites(corrected):
+        bn = site.bn_scale()
+        ours = np.asarray(site.conv.kernel) * (bn[:, None] if site.conv.name == "dw" else bn)
+        mine = theirs[site.conv.name]
+        np.testing.assert_allclose(ours, mine, atol=1e-6 * np.abs(mine).max())
+        # and it is not simply each weight rounded to its nearest step
+        nearest = _converter_int8_kernels(model, images)[site.conv.name]
+        assert not np.allclose(mine, nearest, atol=1e-6 * np.abs(mine).max())
+
+
+def test_fitted_rounding_cancels_more_of_the_output_error():
+    """On correlated inputs, GPTQ's rounding leaves less output error than rounding to nearest,
+    on the same per-channel grid (largest weight on 127 exactly)."""
+    from petseg.export.gptq import rounded, second_moments
+
+    rng = np.random.default_rng(0)
+    mixing = rng.normal(size=(24, 24))
+    x = rng.normal(size=(4000, 24)) @ mixing + 3.0  # correlated, with a large mean
+    w = rng.normal(size=(16, 24)).astype(np.float32)
+    q = rounded(w[None], second_moments(x[:, None, :], depthwise=False))[0]
+    scale = np.abs(w).max(axis=1, keepdims=True) / 127
+    steps = q / scale
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-3)
+    assert np.abs(steps).max() <= 127 + 1e-3
+    np.testing.assert_allclose(np.abs(steps).max(axis=1), 127, atol=1e-3)
+    nearest = np.round(w / scale) * scale
+    def error(k):
+        return np.mean(((k - w) @ x.T) ** 2)
+    assert error(q) < 0.5 * error(nearest)
 
 
 def test_correction_cancels_the_mean_error_of_int8_weights():
@@ -96,6 +142,25 @@ def test_budget_interval_and_verdict():
     mixed = masks.copy()
     mixed[:2] = noisy[:2]
     assert judge(masks, masks, mixed, Budget(2.0, 0.9)).verdict == "uncertain"
+
+
+def test_paired_gain_sees_a_small_gain_the_two_verdicts_cannot():
+    """A float island is kept only when it beats all-int8 on the same images (converter.py):
+    the paired interval resolves a gain that the two separate intervals, overlapping, cannot."""
+    from petseg.export.budget import Budget, judge, paired_gain
+
+    rng = np.random.default_rng(1)
+    masks = rng.integers(0, 3, (60, 16, 16))
+    # Images differ in difficulty (what pairing cancels); "after" fixes a few pixels of each.
+    flip = rng.random(masks.shape) < rng.uniform(0.02, 0.3, (60, 1, 1))
+    before = np.where(flip, (masks + 1) % 3, masks)
+    after = np.where(flip & (rng.random(masks.shape) < 0.1), masks, before)
+    miou, agreement = paired_gain(masks, masks, before, after)
+    assert miou.low > 0 and agreement.low > 0
+    one, two = (judge(masks, masks, p, Budget(0.3, 0.99)) for p in (before, after))
+    assert two.drop_interval.low < one.drop_interval.high  # separately they overlap
+    same = paired_gain(masks, masks, before, before)
+    assert same[0].as_list() == [0, 0] and same[1].as_list() == [0, 0]
 
 
 def test_int8_is_verified_on_training_images_calibration_never_saw(learned_model, tmp_path, capsys):
