@@ -37,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training images kept out of calibration and checked on too (at most a quarter "
                         "of them): the budget is judged on validation + these, with a bootstrap interval")
     p.add_argument("--bias-correction", action=argparse.BooleanOptionalAction, default=True,
-                   help="int8: correct each conv's bias for the mean error of its int8 weights, measured "
-                        "on calibration images, before conversion (fp32/fp16 keep the trained weights)")
+                   help="int8: before conversion, round each conv's int8 weights to cancel their error on "
+                        "its calibration inputs and correct its bias for the mean error left "
+                        "(fp32/fp16 keep the trained weights)")
     p.add_argument("--keep-float", nargs="+", default=[], metavar="NAME",
                    help="int8: keep the layers whose tensor names contain NAME in float (see --report)")
     p.add_argument("--max-drop", type=_max_drop, default=MAX_DROP, metavar="P",
