@@ -9,12 +9,15 @@ The correction (Nagel et al., "Data-Free Quantization", ICCV 2019, its empirical
 calibration images twice, eagerly, with every conv hooked:
 
 1. the float model records each conv's mean output per channel;
-2. a copy whose convs compute with their int8-rounded weights runs layer after layer, and each
-   conv's mean shift from step 1 is measured on the inputs the already-corrected layers before it
-   produced (sequential), subtracted from its output at once and from its bias for good.
+2. a copy whose convs compute with int8 weights runs layer after layer. Each plain or depthwise
+   conv first rounds its weights to cancel their error on the inputs it now sees, the outputs
+   of the already-corrected layers before it (gptq.py); transposed convs round to nearest.
+   Then each conv's mean shift from step 1 is measured on those inputs (sequential),
+   subtracted from its output at once and from its bias for good.
 
-The copy keeps its float weights and the corrected biases: the converter then rounds the same
-weights again and the shift cancels. fp32 and fp16 export the unmodified model.
+The copy keeps the fitted int8 weights (already on the converter's grid, which leaves them as
+they are), the float weights of the transposed convs (the converter rounds them to nearest as
+step 2 did) and the corrected biases. fp32 and fp16 export the unmodified model.
 """
 
 from __future__ import annotations
