@@ -117,3 +117,17 @@ def test_export_refuses_flags_that_no_chosen_variant_uses(capsys, tiny_model, tm
     err = capsys.readouterr().err.strip()
     assert complaint in err and "\n" not in err
     assert not out.exists()
+
+
+def test_the_gpu_runner_refuses_a_sidecar_that_contradicts_its_model(model, tmp_path):
+    """The CompiledModel runner (--accelerator gpu, and cpu-fp16) checks descriptions too."""
+    from petseg import vulkan
+
+    vulkan.prepare()
+    if not vulkan.device_configured():
+        pytest.skip("no Vulkan device for LiteRT's GPU accelerator (make gpu-deps installs SwiftShader)")
+    sidecar(model).write_text(json.dumps(_tamper(json.loads(sidecar(model).read_text()), "image_size", 96)))
+    proc = _cli("petseg.benchmark.cli", model, "--accelerator", "gpu", "--runs", "1", "--warmup", "0",
+                "--min-seconds", "0", "--limit", "2", "--json", tmp_path / "b.json")
+    _assert_refused(proc, "image_size 96, but the model takes 64x64")
+    assert not (tmp_path / "b.json").exists()
