@@ -18,7 +18,7 @@ from .variant import Variant
 DECODERS = ("winograd", "subpixel", "transpose-conv")
 QUANTIZERS = ("converter", "aeq")
 
-_INT8 = "full-integer int8, calibrated; float32 pixels in and logits out (--io-type)"
+_INT8 = "full-integer int8, calibrated; float32 pixels in and logits out, or as --io-type says"
 _INT16X8 = "int16 activations, int8 weights, calibrated"
 
 # The variants, each with the maker --quantizer auto uses (measured, see docs/performance.md).

@@ -44,7 +44,7 @@ async function segment(photo) {
     drawMask(mask, width, height);
     const pet = mask.filter((c) => c === 0).length / mask.length;
     const ms = (performance.now() - started).toFixed(0);
-    say(`${width}x${height}, ${ms} ms on ${$("delegate").value}; pet: ${(100 * pet).toFixed(1)} % of the photo`);
+    say(`${width}x${height}, first inference ${ms} ms on ${$("delegate").value}; pet: ${(100 * pet).toFixed(1)} % of the photo`);
   } finally {
     segmenter.close();
   }
