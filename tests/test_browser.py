@@ -19,7 +19,6 @@ import pytest
 from test_bench import NO_TF
 
 from petseg.benchmark import web_clients
-from petseg.benchmark.browser import goal
 from petseg.benchmark.web_clients import CLIENTS, missing, one_line
 
 VARIANTS = ("fp32", "fp16", "int8")
@@ -65,13 +64,15 @@ def checked(exports, tmp_path_factory):
 
 
 # What each run must reach on this briefly trained model, against the same file on LiteRT's CPU.
-# The CPU clients run the same XNNPACK kernels; a GPU computes int8 in float, which moves the pixels
-# int8's own rounding decides (as far as int8 from fp32, about 1 % on a real model): 98.5 % here,
-# where the broken arrangements failed outright or agreed on 56-76 % (uint8 input, MediaPipe's GPU).
+# The CPU clients run the same XNNPACK kernels. A GPU rounds differently (fp16 allowed), and on
+# four images of a model this weak that moved 0.2-0.5 % of fp32's pixels from one training to
+# the next (the issue's 99.5 % goal is for a trained model: make browser-check); a GPU computes
+# int8 in float, which moves the pixels int8's own rounding decides. The broken arrangements
+# failed outright or agreed on 56-76 % (uint8 input on MediaPipe's GPU).
 def _floor(variant: str, delegate: str) -> float:
     if delegate in ("cpu", "wasm"):
         return 0.999
-    return goal(variant) if variant != "int8" else 0.985
+    return 0.985 if variant == "int8" else 0.99
 
 
 def test_every_default_export_runs_on_every_browser_client(checked):
