@@ -20,7 +20,7 @@ SHARED ?= ../shared
 SHARED_DATA := $(SHARED)/data/oxford-iiit-pet-3breeds
 SHARED_WEIGHTS := $(SHARED)/weights/mobilenet_v2_1.0_no_top.weights.h5
 
-.PHONY: help install gpu-deps model train export report compare pareto demo shared readme-figures test lint clean
+.PHONY: help install gpu-deps browser-deps browser-check model train export report compare pareto demo shared readme-figures test lint clean
 
 help:
 	@echo "make install   create $(VENV) and install petseg with training and test tools"
@@ -33,6 +33,9 @@ help:
 	@echo "               run -> Pareto table, goals and plot in $(REPORTS)/ (DATA, ENCODER_WEIGHTS)"
 	@echo "make readme-figures  copy the plots of the last run into docs/ (the README's pictures)"
 	@echo "make gpu-deps  (root, Debian) SwiftShader, a software Vulkan device, for --accelerator gpu and its tests"
+	@echo "make browser-deps  the browser check's npm packages, pinned by web/package-lock.json (needs Node.js 20+)"
+	@echo "make browser-check  every export in OUT ($(OUT)) on LiteRT GPU (Python), MediaPipe web CPU/GPU and LiteRT.js"
+	@echo "               wasm/WebGPU in headless Chromium, against LiteRT on the CPU -> $(REPORTS)/browser.json"
 	@echo "make test      the test suite"
 
 install: $(BIN)/petseg-train
@@ -48,6 +51,17 @@ $(BIN)/petseg-train: pyproject.toml
 gpu-deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium libvulkan1
+
+# npm ci only when the lock file changed since the last install (node_modules/.package-lock.json is
+# npm's record of it). Playwright drives the system's chromium: it never downloads a browser.
+browser-deps: web/node_modules/.package-lock.json
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+browser-check: install browser-deps
+	$(BIN)/python -m petseg.benchmark.browser $(OUT) --variants $(VARIANTS) --json $(REPORTS)/browser.json
 
 model: train export report
 

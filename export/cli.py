@@ -12,7 +12,17 @@ from petseg.modelfile import TRAINED_MODEL
 from petseg.quiet import VERBOSE_HELP, quiet_cli
 
 from .converter import IO_TYPES
-from .variants import DECODERS, DEFAULT_SET, HOLDOUT_IMAGES, MAX_DROP, MIN_AGREEMENT, QUANTIZERS, VARIANTS
+from .variants import (
+    DECODERS,
+    DEFAULT_SET,
+    HOLDOUT_IMAGES,
+    INT8_IO_TYPE,
+    MAX_DROP,
+    MIN_AGREEMENT,
+    QUANTIZERS,
+    VARIANTS,
+    int8_io_type,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration-samples", type=int, default=300,
                    help="training images for int8 calibration (all of them if fewer)")
     p.add_argument("--io-type", choices=IO_TYPES, default=None,
-                   help="int8 model input/output type (default uint8: takes camera bytes directly)")
+                   help=f"int8 model input/output type (default {INT8_IO_TYPE}: runs on every client, "
+                        "MediaPipe's GPU delegate and LiteRT.js's WebGPU included; uint8: camera bytes in "
+                        "and out, for integer-only hardware and the default with --integer-only; those two "
+                        "GPU paths refuse it)")
     p.add_argument("--verify-images", type=int, default=64,
                    help="validation images each variant is checked on")
     p.add_argument("--holdout-images", type=int, default=HOLDOUT_IMAGES,
@@ -125,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     job = ExportJob(model_path=args.model, variants=variants, out=args.out or args.model.parent,
                     data=args.data, calibration_samples=args.calibration_samples,
-                    io_type=args.io_type or "uint8",
+                    io_type=int8_io_type(args.io_type, args.integer_only),
                     verify_images=args.verify_images, keep_float=args.keep_float,
                     max_drop=args.max_drop, min_agreement=args.min_agreement / 100,
                     report=args.report, seed=args.seed, decoder=args.decoder,

@@ -30,7 +30,7 @@ from petseg.train.evaluate import predict_classes
 from .budget import Budget
 from .source import file_sha256, load_trained
 from .variant import BuildInputs, Built, Variant
-from .variants import HOLDOUT_IMAGES, MAX_DROP, MIN_AGREEMENT, pick
+from .variants import HOLDOUT_IMAGES, INT8_IO_TYPE, MAX_DROP, MIN_AGREEMENT, pick
 from .verify import Reference, Verification, run_model_bytes, verify_bytes
 
 
@@ -41,7 +41,7 @@ class ExportJob:
     out: Path
     data: str | None = None
     calibration_samples: int = 300
-    io_type: str = "uint8"
+    io_type: str = INT8_IO_TYPE
     verify_images: int = 64
     keep_float: list[str] = field(default_factory=list)
     max_drop: float | None = MAX_DROP  # mIoU points

@@ -18,7 +18,7 @@ from .variant import Variant
 DECODERS = ("winograd", "subpixel", "transpose-conv")
 QUANTIZERS = ("converter", "aeq")
 
-_INT8 = "full-integer int8, calibrated; uint8 camera bytes in and out"
+_INT8 = "full-integer int8, calibrated; float32 pixels in and logits out, or as --io-type says"
 _INT16X8 = "int16 activations, int8 weights, calibrated"
 
 # The variants, each with the maker --quantizer auto uses (measured, see docs/performance.md).
@@ -42,6 +42,18 @@ OTHER_QUANTIZER: dict[tuple[str, str], Variant] = {
     ("int16x8", "converter"): Int16x8Variant("int16x8", _INT16X8),
 }
 DEFAULT_SET = ("fp32", "fp16", "int8")
+# int8's input and output type. float32 (QUANTIZE and DEQUANTIZE inside the model, both inside XNNPACK)
+# is the one arrangement every client runs as measured (issue 21): uint8 output fails on MediaPipe
+# web's GPU delegate and LiteRT.js's WebGPU, uint8 input runs there but computes wrong masks on
+# MediaPipe's GPU. The logits are bit-identical to uint8's (0..255 pixels are exact at scale 1).
+# --integer-only promises no float tensor at all (NPUs, DSPs, microcontrollers): uint8 ends there.
+INT8_IO_TYPE = "float32"
+INTEGER_ONLY_IO_TYPE = "uint8"
+
+
+def int8_io_type(given: str | None, integer_only: bool) -> str:
+    """int8's input and output type: --io-type if given, else what the kind of int8 file needs."""
+    return given or (INTEGER_ONLY_IO_TYPE if integer_only else INT8_IO_TYPE)
 # Training images held out of calibration and added to the verification images: 30 validation
 # images cannot certify a budget of a few tenths of a point (budget.py). At most a quarter of the
 # training images, so that small datasets keep most of theirs for calibration.

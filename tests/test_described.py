@@ -60,7 +60,7 @@ def _tamper(data: dict, field: str, value) -> dict:
 TAMPERED = [("image_size", 10_000_000, "image_size 10000000, out of range"),
             ("image_size", 96, "image_size 96, but the model takes 64x64"),
             ("input.shape", [1, 96, 96, 3], "input shape [1, 96, 96, 3], but the model's input"),
-            ("input.dtype", "float32", "input dtype 'float32', but the model's input is 'uint8'"),
+            ("input.dtype", "uint8", "input dtype 'uint8', but the model's input is 'float32'"),
             ("input.std", [1e-30, 1, 1], "std non-zero"),
             ("input.mean", [1e30, 0, 0], "finite pixel units")]
 

@@ -69,12 +69,14 @@ def test_int16x8_on_pretrained_weights(pretrained_tiny_model, tmp_path):
     assert meta["input"]["dtype"] == "float32" and meta["verification"]["agreement"] > 0.8
 
 
-def test_int8_takes_and_returns_uint8_with_training_calibration(exported):
+def test_int8_takes_float_pixels_and_returns_float_logits_with_training_calibration(exported):
+    # float32 ends: the arrangement every client runs, MediaPipe's and LiteRT.js's GPU paths included.
     meta = json.loads((exported / "petseg_int8.json").read_text())
-    assert meta["input"]["dtype"] == "uint8" and meta["output"]["dtype"] == "uint8"
+    assert meta["input"]["dtype"] == "float32" and meta["output"]["dtype"] == "float32"
     assert meta["calibration"]["split"] == "train" and meta["calibration"]["images"] == 8
-    scale, zero = meta["input"]["quantization"]
-    assert scale == pytest.approx(1.0, rel=0.1) and zero in (0, 1)  # camera bytes go straight in
+    model = TFLiteModel(exported / "petseg_int8.tflite")
+    ops = [op["op_name"] for op in model.interpreter._get_ops_details()]
+    assert ops[0] == "QUANTIZE" and "DEQUANTIZE" in ops and model.outside_delegate() == {}
 
 
 def test_variants_are_smaller_than_fp32(exported):
@@ -153,11 +155,22 @@ def test_int8_matches_the_documented_converter_call(tiny_model):
     assert len(ours) == pytest.approx(len(plain), rel=0.01)
 
 
-def test_io_type_float32(tiny_model, tmp_path):
-    assert main(["--model", str(tiny_model), "--quantize", "int8", "--io-type", "float32",
-                 "--out", str(tmp_path), "--calibration-samples", "4", "--verify-images", "2",
-                 "--max-drop", "off"]) == 0
-    assert json.loads((tmp_path / "petseg_int8.json").read_text())["input"]["dtype"] == "float32"
+def test_io_type_uint8_takes_camera_bytes(exported, tiny_model, tmp_path):
+    assert main(["--model", str(tiny_model), "--quantize", "int8", "--io-type", "uint8",
+                 "--out", str(tmp_path), "--calibration-samples", "8", "--verify-images", "2",
+                 "--max-drop", "off", "--holdout-images", "0"]) == 0
+    meta = json.loads((tmp_path / "petseg_int8.json").read_text())
+    assert meta["input"]["dtype"] == "uint8" and meta["output"]["dtype"] == "uint8"
+    scale, zero = meta["input"]["quantization"]
+    assert scale == pytest.approx(1.0, rel=0.1) and zero in (0, 1)  # camera bytes go straight in
+    # The same numbers as the float32 ends: 0..255 pixels are exact at scale 1, and the uint8 output
+    # is the int8 one shifted by 128 at the same scale.
+    from petseg.dataset import load_dataset
+
+    images = load_dataset("synthetic:24", 64, splits=("test",))["test"].images[:4]
+    byte, flt = TFLiteModel(tmp_path / "petseg_int8.tflite"), TFLiteModel(exported / "petseg_int8.tflite")
+    for image in images:
+        np.testing.assert_array_equal(_logits(byte, image), _logits(flt, image))
 
 
 def test_keep_float_and_report(tiny_model, tmp_path, capsys):
