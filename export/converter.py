@@ -138,7 +138,7 @@ class Int8Variant(Variant):
             if first.verdict == "within":
                 return []
         keep, _ = search_fallback(ranked, lambda layers: int8_model(inputs, form, False, layers),
-                                     job, inputs.reference, forced, "in float", start=0 if forced else 1)
+                                  job, inputs.reference, forced, "in float", start=0 if forced else 1)
         if forced:
             return keep
         miou, agreement = judge_gain(inputs, int8_model(inputs, form, job.bias_correction),
