@@ -1,6 +1,8 @@
-"""Quantisation through the AI Edge Quantizer (AEQ), Google's maintained successor to the converter's.
+"""Quantisation through the LiteRT Quantizer (``litert-quantizer``, formerly the AI Edge Quantizer, AEQ).
 
-AEQ works on a float ``.tflite`` with a signature (signature.py) and needs no TensorFlow. One
+It is Google's maintained successor to the converter's quantisation; 0.11 is AEQ 0.10 renamed (the
+same code under the package ``litert_quantizer``), so petseg's exports and repairs carried over
+unchanged. It works on a float ``.tflite`` with a signature (signature.py) and needs no TensorFlow. One
 calibration (float ranges per tensor) serves every recipe derived from it, so the fallback
 search re-quantises in a fraction of a second per candidate. Layers are named by their output
 tensor, exactly as in the float model.
@@ -20,16 +22,17 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .aeq_repairs import repair
-from .variant import one_at_a_time
+from petseg.graph import MAC_OPS
 
-SIGNATURE = "serving_default"
+from .aeq_repairs import repair
+from .signature import INPUT_NAME, SIGNATURE_KEY
+from .variant import one_at_a_time
 
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """AEQ draws progress bars it offers no switch for, and warns on every calibration."""
-    from ai_edge_quantizer.utils import progress_utils
+    from litert_quantizer.utils import progress_utils
 
     original = progress_utils.ProgressBar.__init__
 
@@ -49,7 +52,7 @@ def _quiet() -> Iterator[None]:
 
 def _samples(images: np.ndarray) -> dict:
     # A list, not a generator: AEQ counts the samples first and would exhaust a generator.
-    return {SIGNATURE: [{"image": batch} for batch in one_at_a_time(images)]}
+    return {SIGNATURE_KEY: [{INPUT_NAME: batch} for batch in one_at_a_time(images)]}
 
 
 def calibrate(float_model: bytes, images: np.ndarray) -> dict:
@@ -60,8 +63,8 @@ def calibrate(float_model: bytes, images: np.ndarray) -> dict:
     the converter's calibration does. The input range is pinned to the pixel range 0..255,
     so uint8 camera bytes map to the input with scale 1 exactly.
     """
-    from ai_edge_quantizer import calibrator, recipe, recipe_manager
-    from ai_edge_quantizer.utils import qsv_utils
+    from litert_quantizer import calibrator, recipe, recipe_manager
+    from litert_quantizer.utils import qsv_utils
 
     manager = recipe_manager.RecipeManager()
     manager.load_quantization_recipe(recipe.static_wi8_ai8())
@@ -69,7 +72,7 @@ def calibrate(float_model: bytes, images: np.ndarray) -> dict:
         tool = calibrator.Calibrator(float_model, num_threads=1, qsv_update_func=qsv_utils.min_max_update)
         tool.calibrate(_samples(images), manager)
         ranges = dict(tool.get_model_qsvs())
-    ranges["image"] = {"min": np.zeros((1, 1, 1, 1), np.float32),
+    ranges[INPUT_NAME] = {"min": np.zeros((1, 1, 1, 1), np.float32),
                        "max": np.full((1, 1, 1, 1), 255.0, np.float32)}
     return ranges
 
@@ -81,9 +84,9 @@ def _one_op(tensor: str) -> str:
 
 def recipe_for(kind: str, io_type: str = "uint8", fallback: dict[str, str] | None = None) -> list:
     """The AEQ recipe: one rule for the whole model, then the graph ends, then per-layer fallbacks."""
-    from ai_edge_quantizer import qtyping as q
-    from ai_edge_quantizer import recipe_manager
-    from ai_edge_quantizer.quantizer import AlgorithmName
+    from litert_quantizer import qtyping as q
+    from litert_quantizer import recipe_manager
+    from litert_quantizer.quantizer import AlgorithmName
 
     manager, every = recipe_manager.RecipeManager(), q.TFLOperationName.ALL_SUPPORTED
     if kind in ("int8", "int16x8"):
@@ -108,8 +111,8 @@ def recipe_for(kind: str, io_type: str = "uint8", fallback: dict[str, str] | Non
 
 def _graph_ends(manager, kind: str, io_type: str) -> None:
     """uint8 camera bytes in and out (as the converter's int8), float ends, or the kind's own."""
-    from ai_edge_quantizer import qtyping as q
-    from ai_edge_quantizer.quantizer import AlgorithmName
+    from litert_quantizer import qtyping as q
+    from litert_quantizer.quantizer import AlgorithmName
 
     ends = (q.TFLOperationName.INPUT, q.TFLOperationName.OUTPUT)
     if io_type == "float32":
@@ -129,7 +132,7 @@ def _graph_ends(manager, kind: str, io_type: str) -> None:
 def quantize(float_model: bytes, kind: str, ranges: dict | None, io_type: str = "uint8",
              fallback: dict[str, str] | None = None) -> bytes:
     """The quantised model, repaired (aeq_repairs) and with its buffers inline."""
-    from ai_edge_quantizer import quantizer
+    from litert_quantizer import quantizer
 
     tool = quantizer.Quantizer(float_model, recipe_for(kind, io_type, fallback))
     with _quiet():
@@ -142,22 +145,22 @@ def tensor_errors(float_model: bytes, quantized: bytes, images: np.ndarray) -> d
 
     Both models run end to end, so a tensor's error includes everything upstream of it.
     """
-    from ai_edge_quantizer import quantizer
-    from ai_edge_quantizer.quantizer import ValidationErrorMetric as metric
+    from litert_quantizer import quantizer
+    from litert_quantizer.quantizer import ValidationErrorMetric as metric
 
     tool = quantizer.Quantizer(float_model, previous_quantized_model=quantized)
     with _quiet():
         result = tool.validate(test_data=_samples(images), num_threads=1,
                                error_metrics=[metric.MSE, metric.SNR, metric.COSINE_SIMILARITY])
-    return dict(result.get_signature_comparison_result(SIGNATURE).intermediate_tensors)
-
-
-# Ops with weights: what a fallback can meaningfully change.
-_WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED")
+    return dict(result.get_signature_comparison_result(SIGNATURE_KEY).intermediate_tensors)
 
 
 def weighted_layers(float_model: bytes) -> list[tuple[str, str]]:
-    """(output tensor, op name) of every op with weights, in graph order; the tensor names the layer."""
+    """(output tensor, op name) of every op with weights, in graph order; the tensor names the layer.
+
+    The ops with weights are the multiply-accumulate ops (petseg.graph.MAC_OPS): what a fallback
+    can meaningfully change.
+    """
     from ai_edge_litert import schema_py_generated as fb
     from ai_edge_litert.tools import flatbuffer_utils
 
@@ -167,6 +170,6 @@ def weighted_layers(float_model: bytes) -> list[tuple[str, str]]:
     for op in graph.operators:
         code = model.operatorCodes[op.opcodeIndex]
         name = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "")
-        if name in _WEIGHTED:
+        if name in MAC_OPS:
             layers.append((graph.tensors[op.outputs[0]].name.decode(), name))
     return layers

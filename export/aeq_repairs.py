@@ -1,4 +1,4 @@
-"""Repairs of AI Edge Quantizer 0.10 output that LiteRT needs before it can run the model right.
+"""Repairs of LiteRT Quantizer 0.11 output (AEQ 0.10 renamed) that LiteRT needs to run the model right.
 
 - Buffers inline: above 256 KB of weights AEQ stores buffers after the flatbuffer (offset and
   size); the object API and MediaPipe's metadata populator expect them inline.

@@ -1,4 +1,4 @@
-"""Variants quantised by the AI Edge Quantizer: int8, int16x8, weight-only wi8 and wi4.
+"""Variants the LiteRT Quantizer (formerly AI Edge Quantizer, AEQ) makes: int8, int16x8, wi8 and wi4.
 
 Each starts from the same float graph the converter variants use (frozen weights, batch 1,
 sub-pixel decoder), with the serving signature AEQ addresses models by, and goes through the
@@ -39,14 +39,15 @@ if TYPE_CHECKING:
     from .pipeline import ExportJob
     from .verify import Reference
 
+QUANTIZER_PACKAGE = "litert-quantizer"  # its distribution name, as the description records it
 INT16X8_MIN_AGREEMENT = 0.995  # of pixels; an int16 reference that misses this is no reference
 
 
 def require() -> None:
     try:
-        import ai_edge_quantizer  # noqa: F401
+        import litert_quantizer  # noqa: F401
     except ImportError as exc:
-        raise PetsegError("this variant needs the AI Edge Quantizer: pip install 'petseg[train]' "
+        raise PetsegError("this variant needs the LiteRT Quantizer: pip install 'petseg[train]' "
                           "(for int8 and int16x8 --quantizer converter works without it)") from exc
 
 
@@ -60,7 +61,7 @@ def signed_graph(model: keras.Model, reshaped: bool, form: str = "subpixel") -> 
 
 
 class AeqVariant(Variant):
-    """A variant the AI Edge Quantizer makes, and what its fallback search gives a layer instead."""
+    """A variant the LiteRT Quantizer makes, and what its fallback search gives a layer instead."""
 
     auto_decoder = "subpixel"
 
@@ -89,7 +90,7 @@ class AeqVariant(Variant):
         quantized = make(layers)
         if job.report:
             write_report(graph, quantized, calib, job.out / f"{self.name}_aeq_tensor_report.csv")
-        return Built(quantized, {"quantizer": f"ai-edge-quantizer {_version()}", "decoder": form,
+        return Built(quantized, {"quantizer": f"{QUANTIZER_PACKAGE} {_version()}", "decoder": form,
                                  "fallback": {"kind": kind, "layers": [short_name(t) for t in layers]}})
 
     def io_type(self, job: ExportJob) -> str:
@@ -204,4 +205,4 @@ def write_report(graph: bytes, quantized: bytes, calib: np.ndarray, dest) -> Non
 def _version() -> str:
     from petseg.environment import package_version
 
-    return package_version("ai-edge-quantizer") or "?"
+    return package_version(QUANTIZER_PACKAGE) or "?"

@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "convs + depth-to-space), transpose-conv (TRANSPOSE_CONV ops, slowest); "
                         "auto: winograd for float variants, subpixel for int8")
     p.add_argument("--quantizer", choices=("auto", *QUANTIZERS), default="auto",
-                   help="int8 and int16x8: the TFLite converter or the AI Edge Quantizer; auto: the "
+                   help="int8 and int16x8: the TFLite converter or the LiteRT Quantizer (AEQ); auto: the "
                         "converter for int8, AEQ for int16x8 (measured, see docs/performance.md); wi8, wi4 "
                         "and --integer-only always use AEQ")
     p.add_argument("--integer-only", action="store_true",

@@ -1,6 +1,6 @@
 """Depth-to-space for the rewritten decoder, as one op or as reshape/transpose/reshape.
 
-The converter quantises DEPTH_TO_SPACE to int8, but the AI Edge Quantizer has no rule for it:
+The converter quantises DEPTH_TO_SPACE to int8, but the LiteRT Quantizer (AEQ) has no rule for it:
 it would stay float between a DEQUANTIZE and a QUANTIZE, and the model would not be integer
 only. Written as reshape -> transpose -> reshape (the same numbers, batch 1), every op has an
 int8 and an int16 form in AEQ. The form is chosen while the graph is traced, with

@@ -2,21 +2,22 @@
 
 petseg converts a frozen concrete function (weights become constants, see converter.py),
 and that path writes no SignatureDef. LiteRT's signature runner, its CompiledModel API
-and the AI Edge Quantizer address a model by signature, so one is added afterwards;
+and the LiteRT Quantizer address a model by signature, so one is added afterwards;
 it only names existing tensors, the ops stay as they are.
 """
 
 from __future__ import annotations
 
-from tensorflow.lite.python import schema_py_generated as schema
-from tensorflow.lite.tools import flatbuffer_utils
-
+# The names' one owner: aeq.py and variant.py read them too. TensorFlow is imported only to add
+# the signature, so that reading the names loads nothing (petseg-export --help stays fast).
 SIGNATURE_KEY = "serving_default"
 INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
 
 
-def _tensor_map(name: str, index: int) -> schema.TensorMapT:
+def _tensor_map(name: str, index: int):
+    from tensorflow.lite.python import schema_py_generated as schema
+
     entry = schema.TensorMapT()
     entry.name, entry.tensorIndex = name, index
     return entry
@@ -24,7 +25,10 @@ def _tensor_map(name: str, index: int) -> schema.TensorMapT:
 
 def add_serving_signature(flatbuffer: bytes) -> bytes:
     """``flatbuffer`` with one signature, ``serving_default``: ``image`` in, ``logits`` out."""
-    # read_model_from_bytearray also resolves buffers stored after the flatbuffer (as the AI Edge
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    # read_model_from_bytearray also resolves buffers stored after the flatbuffer (as the LiteRT
     # Quantizer writes large models), which the plain object conversion would leave dangling.
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(flatbuffer))
     graph = model.subgraphs[0]

@@ -28,9 +28,9 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Int8Variant("int8", _INT8),
     FloatVariant("dynamic", "int8 weights, float activations (dynamic range)", weights="int8"),
     AeqInt16x8("int16x8", _INT16X8),
-    AeqVariant("wi8", "int8 weights, float activations (weight-only, AI Edge Quantizer)",
+    AeqVariant("wi8", "int8 weights, float activations (weight-only, LiteRT Quantizer)",
                static=False, fallback="float", label="in float"),
-    Int4Weights("wi4", "int4 weights (channelwise) for convs, float activations (weight-only, AI Edge "
+    Int4Weights("wi4", "int4 weights (channelwise) for convs, float activations (weight-only, LiteRT "
                 "Quantizer); the most sensitive convs keep int8 weights"),
     OnnxVariant("onnx", "ONNX float32 for ONNX Runtime (comparison; needs the onnx extra)", quantized=False),
     OnnxVariant("onnx-int8", "ONNX Runtime static int8, QDQ per-channel, same calibration images",

@@ -1,4 +1,7 @@
-"""The AI Edge Quantizer path: int8, integer-only, int16x8, weight-only wi8/wi4, and its repairs."""
+"""The LiteRT Quantizer (AEQ) path: int8, integer-only, int16x8, weight-only wi8/wi4, and its repairs.
+
+Each repair (aeq_repairs.py) has a test that the quantizer's own output still needs it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("ai_edge_quantizer", reason="the train extra (ai-edge-quantizer) is not installed")
+pytest.importorskip("litert_quantizer", reason="the train extra (litert-quantizer) is not installed")
 
 from petseg.export.cli import main  # noqa: E402
 from petseg.runtime import TFLiteModel  # noqa: E402
@@ -45,15 +48,40 @@ def _tensor_types(model: TFLiteModel) -> set[str]:
     return {np.dtype(t["dtype"]).name for t in model.interpreter.get_tensor_details()}
 
 
+def _unrepaired(graph: bytes, kind: str, io_type: str, ranges: dict | None) -> bytes:
+    """The quantizer's own output for ``kind``, before aeq_repairs."""
+    from litert_quantizer import quantizer
+
+    from petseg.export import aeq
+
+    tool = quantizer.Quantizer(graph, aeq.recipe_for(kind, io_type))
+    with aeq._quiet():
+        return bytes(tool.quantize(ranges, enable_progress_report=False).quantized_model)
+
+
 def test_aeq_int8_has_float_ends_and_runs_in_xnnpack(aeq_exports):
+    import sys
+
     meta = json.loads((aeq_exports / "petseg_int8.json").read_text())
-    assert meta["quantizer"].startswith("ai-edge-quantizer") and meta["verification"]["agreement"] > 0.9
+    assert meta["quantizer"].startswith("litert-quantizer ") and meta["verification"]["agreement"] > 0.9
+    assert "ai_edge_quantizer" not in sys.modules  # the unmaintained predecessor is not used
     assert meta["input"]["dtype"] == "float32" and meta["output"]["dtype"] == "float32"
     model = TFLiteModel(aeq_exports / "petseg_int8.tflite")
     assert set(model.outside_delegate()) <= {"QUANTIZE", "ADD"}
     # The reshaped depth-to-space leaves no float island behind: the only floats are the two ends.
     floats = {t["name"] for t in model.interpreter.get_tensor_details() if t["dtype"] == np.float32}
     assert floats == {model.input["name"], model.output["name"]}
+
+
+def test_the_aeq_modules_load_no_tensorflow():
+    """petseg-export answers --help and refuses bad input before TensorFlow loads (converter.py)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, petseg.export.aeq, petseg.export.aeq_variants, petseg.export.cli; "
+            "print('tensorflow' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
 
 
 def test_integer_only_fallback_gives_int16_not_float(float_graph, calib):
@@ -87,16 +115,47 @@ def test_weight_only_variants_are_small_and_verified(aeq_exports):
         assert meta["input"]["dtype"] == "float32" and meta["verification"]["agreement"] > 0.8
 
 
-def test_int16x8_needs_and_gets_the_add_repair(float_graph, calib):
-    from ai_edge_quantizer import quantizer
+def test_weights_need_and_get_the_inline_repair(float_graph):
+    """Above 256 KB the quantizer writes weights after the flatbuffer: MediaPipe's metadata writer
+    (tflite_metadata.py) and the object API the other repairs edit with then drop them."""
+    from ai_edge_litert.tools import flatbuffer_utils
 
+    from petseg.export import aeq
+    from petseg.export.parser_version import install
+    from petseg.export.verify import _as_file
+
+    install()
+    from mediapipe.tasks.python.metadata.metadata_writers import image_segmenter, metadata_writer
+
+    def with_metadata(model: bytes) -> bytes:
+        writer = image_segmenter.MetadataWriter.create(
+            bytearray(model), input_norm_mean=[0.0] * 3, input_norm_std=[1.0] * 3,
+            labels=metadata_writer.Labels().add(["pet", "background", "border"]))
+        result = bytes(writer.populate()[0])
+        del writer  # as tflite_metadata.embed does
+        return result
+
+    raw = _unrepaired(float_graph, "wi8", "float32", None)
+    plain = bytes(flatbuffer_utils.convert_object_to_bytearray(
+        flatbuffer_utils.convert_bytearray_to_object(bytearray(raw))))
+    for broken in (with_metadata(raw), plain):
+        assert len(broken) < len(raw) / 4
+        with _as_file(broken, ".tflite") as path, pytest.raises(Exception, match="out of range offset"):
+            TFLiteModel(path)
+    repaired = aeq.quantize(float_graph, "wi8", None, "float32")
+    with _as_file(with_metadata(repaired), ".tflite") as path:
+        model = TFLiteModel(path)
+        model.set_input(np.zeros((64, 64, 3), np.uint8))
+        model.invoke()
+        assert np.isfinite(model.logits()).all()
+
+
+def test_int16x8_needs_and_gets_the_add_repair(float_graph, calib):
     from petseg.export import aeq
     from petseg.export.verify import _as_file
 
     ranges = aeq.calibrate(float_graph, calib)
-    tool = quantizer.Quantizer(float_graph, aeq.recipe_for("int16x8", "float32"))
-    with aeq._quiet():
-        raw = bytes(tool.quantize(ranges, enable_progress_report=False).quantized_model)
+    raw = _unrepaired(float_graph, "int16x8", "float32", ranges)
     with _as_file(raw, ".tflite") as path, pytest.raises(Exception, match="ADD|failed to prepare|shift"):
         TFLiteModel(path, verified=True)
     with _as_file(aeq.quantize(float_graph, "int16x8", ranges, "float32"), ".tflite") as path:
@@ -108,7 +167,6 @@ def test_int16x8_needs_and_gets_the_add_repair(float_graph, calib):
 def test_dead_channel_biases_stay_in_range(pretrained_tiny_model, calib):
     """MobileNetV2's ImageNet Conv1 has dead channels whose int32 bias AEQ overflows."""
     from ai_edge_litert.tools import flatbuffer_utils
-    from ai_edge_quantizer import quantizer
 
     from petseg.export import aeq
     from petseg.export.aeq_variants import signed_graph
@@ -122,9 +180,7 @@ def test_dead_channel_biases_stay_in_range(pretrained_tiny_model, calib):
         data = [m.buffers[t.buffer].data for t in m.subgraphs[0].tensors if t.type == 2]  # INT32
         return sum(int(np.sum(np.frombuffer(bytes(d), np.int32) == -2**31)) for d in data if d is not None)
 
-    tool = quantizer.Quantizer(graph, aeq.recipe_for("int8", "uint8"))
-    with aeq._quiet():
-        raw = bytes(tool.quantize(ranges, enable_progress_report=False).quantized_model)
+    raw = _unrepaired(graph, "int8", "uint8", ranges)
     assert wrapped_biases(bytes(flatbuffer_utils.convert_object_to_bytearray(
         flatbuffer_utils.read_model_from_bytearray(bytearray(raw))))) > 0
     assert wrapped_biases(aeq.quantize(graph, "int8", ranges, "uint8")) == 0

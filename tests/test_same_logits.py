@@ -37,7 +37,7 @@ KERAS_ERROR = 0.15  # the others: mean logit error against Keras, relative to th
 
 @pytest.mark.slow
 def test_every_variant_computes_the_recorded_logits(tmp_path):
-    pytest.importorskip("ai_edge_quantizer")
+    pytest.importorskip("litert_quantizer")
     pytest.importorskip("onnxruntime")
     golden = np.load(GOLDEN)
     model = seeded_model(tmp_path / "seeded.keras")

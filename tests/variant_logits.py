@@ -43,7 +43,7 @@ DATA = "synthetic:24"
 
 
 # Their kernels and quantisers compute the figures: another version may round differently.
-PACKAGES = ("tensorflow", "keras", "ai-edge-litert", "ai-edge-quantizer", "onnxruntime", "onnx", "tf2onnx",
+PACKAGES = ("tensorflow", "keras", "ai-edge-litert", "litert-quantizer", "onnxruntime", "onnx", "tf2onnx",
             "numpy")
 
 
