@@ -73,7 +73,7 @@ class FloatVariant(Variant):
 
 
 def float_graph(model: keras.Model, form: str) -> bytes:
-    """The fp32 flatbuffer (what the AI Edge Quantizer starts from)."""
+    """The fp32 flatbuffer (what the LiteRT Quantizer starts from)."""
     return FloatVariant("fp32", "").convert(model, form)
 
 
