@@ -62,7 +62,10 @@ def rounded(weights: np.ndarray, moments: np.ndarray) -> np.ndarray:
     # The largest weight of each row sets the scale: it must keep its value, so nothing moves it.
     movable = np.ones_like(w)
     np.put_along_axis(movable, np.abs(w).argmax(axis=2)[..., None], 0.0, axis=2)
-    upper = _inverse_cholesky(moments)  # (groups, d, d), upper triangular
+    try:
+        upper = _inverse_cholesky(moments)  # (groups, d, d), upper triangular
+    except np.linalg.LinAlgError:  # H too ill-conditioned even damped: round to nearest instead
+        return (np.clip(np.round(w / scale), -127, 127) * scale).astype(np.float32)
     for i in range(w.shape[2]):
         q = np.clip(np.round(w[:, :, i] / scale[..., 0]), -127, 127) * scale[..., 0]
         error = (w[:, :, i] - q) / upper[:, None, i, i]
