@@ -54,6 +54,8 @@ INTEGER_ONLY_IO_TYPE = "uint8"
 def int8_io_type(given: str | None, integer_only: bool) -> str:
     """int8's input and output type: --io-type if given, else what the kind of int8 file needs."""
     return given or (INTEGER_ONLY_IO_TYPE if integer_only else INT8_IO_TYPE)
+
+
 # Training images held out of calibration and added to the verification images: 30 validation
 # images cannot certify a budget of a few tenths of a point (budget.py). At most a quarter of the
 # training images, so that small datasets keep most of theirs for calibration.
