@@ -21,9 +21,8 @@ from petseg.errors import PetsegError
 from petseg.modelfile import TRAINED_MODEL, variant_file
 from petseg.quiet import VERBOSE_HELP, quiet_cli
 
-# The variants compared, and their files' suffixes.
-FILES = {"fp32": ".tflite", "fp16": ".tflite", "int8": ".tflite", "onnx": ".onnx", "onnx-int8": ".onnx"}
-VARIANTS = tuple(FILES)
+# The variants compared (each file's suffix is petseg.modelfile's).
+VARIANTS = ("fp32", "fp16", "int8", "onnx", "onnx-int8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,10 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                *(flag for flag in ("--verbose", "--debug") if getattr(args, flag[2:]))]
         if subprocess.run(cmd).returncode != 0:
             raise PetsegError("the export step failed (see above); fix it, or rerun with --skip-export")
-    files = [variant_file(args.out, v, suffix) for v, suffix in FILES.items()]
+    files = [variant_file(args.out, v) for v in VARIANTS]
     from .cli import main as bench
 
-    bench_args = [*map(str, files), "--reference", str(variant_file(args.out, "onnx", ".onnx")),
+    bench_args = [*map(str, files), "--reference", str(variant_file(args.out, "onnx")),
                   "--threads", args.threads, "--runs", str(args.runs), "--min-seconds", str(args.min_seconds),
                   "--markdown", str(args.reports / "runtimes.md"),
                   "--json", str(args.reports / "runtimes.json"), "--plot", str(args.reports / "runtimes.png")]

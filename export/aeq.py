@@ -55,7 +55,7 @@ def _samples(images: np.ndarray) -> dict:
     return {SIGNATURE_KEY: [{INPUT_NAME: batch} for batch in one_at_a_time(images)]}
 
 
-def calibrate(float_model: bytes, images: np.ndarray) -> dict:
+def activation_ranges(float_model: bytes, images: np.ndarray) -> dict:
     """Float ranges of every tensor over ``images``: the global min and max.
 
     AEQ's default keeps a moving average of per-image ranges, which lets the first images

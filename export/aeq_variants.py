@@ -2,8 +2,8 @@
 
 Each starts from the same float graph the converter variants use (frozen weights, batch 1,
 sub-pixel decoder), with the serving signature AEQ addresses models by, and goes through the
-same fallback search as the converter's int8 (sensitivity.search_fallback): what a layer gets
-instead depends on the variant.
+same fallback policy as the converter's int8 (fallback.choose_layers): what a layer gets instead
+depends on the variant.
 
 - int8: layers kept in float, or with ``--integer-only`` given int16 activations (int8 weights);
   its depth-to-space is written as reshape/transpose (shuffle.py) so that nothing stays float.
@@ -16,28 +16,24 @@ instead depends on the variant.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
-from dataclasses import replace
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from petseg import atomic
 from petseg.errors import PetsegError
+from petseg.table import csv_text
 
 from . import aeq
-from .converter import calibrate, float_graph
-from .sensitivity import layer_errors, resolve, search_fallback, short_name
+from .converter import calibrated_flatbuffer, float_graph
+from .fallback import RANK_IMAGES, choose_layers, short_name
+from .sensitivity import layer_errors
 from .variant import BuildInputs, Built, Variant
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     import keras
 
-    from .pipeline import ExportJob
-    from .verify import Reference
+    from .settings import Build, Fallback
 
 QUANTIZER_PACKAGE = "litert-quantizer"  # its distribution name, as the description records it
 INT16X8_MIN_AGREEMENT = 0.995  # of pixels; an int16 reference that misses this is no reference
@@ -61,50 +57,47 @@ def signed_graph(model: keras.Model, reshaped: bool, form: str = "subpixel") -> 
 
 
 class AeqVariant(Variant):
-    """A variant the LiteRT Quantizer makes, and what its fallback search gives a layer instead."""
+    """A variant the LiteRT Quantizer makes, and what its fallback gives a layer instead."""
 
     auto_decoder = "subpixel"
+    min_agreement = 0.0  # a floor on the budget's agreement, for variants that must sit close to fp32
 
     def __init__(self, name: str, summary: str, static: bool, fallback: str, label: str) -> None:
         super().__init__(name, summary)
         self.calibrated = static  # activation ranges from the calibration images
         self.fallback, self.label = fallback, label  # AEQ's fallback kind; how the search says it
 
-    def fallback_for(self, job: ExportJob) -> tuple[str, str]:
+    def fallback_kind(self, fallback: Fallback) -> tuple[str, str]:
+        """What a layer that falls back gets (AEQ's name for it), and how the search says so."""
         return self.fallback, self.label
 
     def build(self, inputs: BuildInputs) -> Built:
         require()
-        job, form, calib = inputs.job, self.decoder_form(inputs), inputs.calib
+        form = self.decoder_form(inputs)
         graph = signed_graph(inputs.model, self.calibrated, form)
-        ranges = aeq.calibrate(graph, calib) if self.calibrated else None
-        kind, label = self.fallback_for(job)
-        searching = job.max_drop is not None or job.keep_float
-        ranked = self.ranked(inputs.model, graph, calib, form) if searching else []
+        ranges = aeq.activation_ranges(graph, inputs.calib) if self.calibrated else None
+        kind, label = self.fallback_kind(inputs.fallback)
 
         def make(layers: list[str]) -> bytes:
-            return aeq.quantize(graph, self.name, ranges, self.io_type(job),
+            return aeq.quantize(graph, self.name, ranges, self.io_type(inputs.build),
                                 {layer: kind for layer in layers})
 
-        layers = self.choose(ranked, make, job, inputs.reference, label)
+        ranked = functools.cache(lambda: self.ranked(inputs, graph))
+        layers = choose_layers(ranked, make, inputs.fallback, inputs.reference, label,
+                               budget=inputs.fallback.budget.at_least(self.min_agreement))
         quantized = make(layers)
-        if job.report:
-            write_report(graph, quantized, calib, job.out / f"{self.name}_aeq_tensor_report.csv")
+        reports = ({f"{self.name}_aeq_tensor_report.csv": tensor_report(graph, quantized, inputs.calib)}
+                   if inputs.build.report else {})
         return Built(quantized, {"quantizer": f"{QUANTIZER_PACKAGE} {_version()}", "decoder": form,
-                                 "fallback": {"kind": kind, "layers": [short_name(t) for t in layers]}})
+                                 "fallback": {"kind": kind, "layers": [short_name(t) for t in layers]}},
+                     reports)
 
-    def io_type(self, job: ExportJob) -> str:
+    def io_type(self, build: Build) -> str:
         return "float32"
 
-    def ranked(self, model: keras.Model, graph: bytes, calib: np.ndarray, form: str) -> list[str]:
-        return _ranked_by_debugger(model, graph, calib, form)
-
-    def choose(self, ranked: list[str], make: Callable[[list[str]], bytes], job: ExportJob,
-               reference: Reference, label: str) -> list[str]:
-        forced = resolve(job.keep_float, ranked) if job.keep_float and ranked else []
-        if not ranked or job.max_drop is None:
-            return forced
-        return search_fallback(ranked, make, job, reference, forced, label)[0]
+    def ranked(self, inputs: BuildInputs, graph: bytes) -> list[str]:
+        """The layers worst first, for the fallback."""
+        return _ranked_by_debugger(inputs.model, graph, inputs.calib, self.decoder_form(inputs))
 
 
 class AeqInt8(AeqVariant):
@@ -113,28 +106,25 @@ class AeqInt8(AeqVariant):
     def __init__(self, name: str, summary: str) -> None:
         super().__init__(name, summary, static=True, fallback="float", label="in float")
 
-    def fallback_for(self, job: ExportJob) -> tuple[str, str]:
-        return ("int16", "in int16") if job.integer_only else (self.fallback, self.label)
+    def fallback_kind(self, fallback: Fallback) -> tuple[str, str]:
+        return ("int16", "in int16") if fallback.integer_only else (self.fallback, self.label)
 
-    def io_type(self, job: ExportJob) -> str:
-        return job.io_type
+    def io_type(self, build: Build) -> str:
+        return build.io_type
 
     def build(self, inputs: BuildInputs) -> Built:
         built = super().build(inputs)
-        built.record["integer_only"] = inputs.job.integer_only
+        built.details["integer_only"] = inputs.fallback.integer_only
         return built
 
 
 class AeqInt16x8(AeqVariant):
     """int16x8 is the accuracy reference: its budget asks for at least INT16X8_MIN_AGREEMENT."""
 
+    min_agreement = INT16X8_MIN_AGREEMENT
+
     def __init__(self, name: str, summary: str) -> None:
         super().__init__(name, summary, static=True, fallback="float", label="in float")
-
-    def choose(self, ranked: list[str], make: Callable[[list[str]], bytes], job: ExportJob,
-               reference: Reference, label: str) -> list[str]:
-        job = replace(job, min_agreement=max(job.min_agreement, INT16X8_MIN_AGREEMENT))
-        return super().choose(ranked, make, job, reference, label)
 
 
 class Int4Weights(AeqVariant):
@@ -143,8 +133,8 @@ class Int4Weights(AeqVariant):
     def __init__(self, name: str, summary: str) -> None:
         super().__init__(name, summary, static=False, fallback="int8-weights", label="with int8 weights")
 
-    def ranked(self, model: keras.Model, graph: bytes, calib: np.ndarray, form: str) -> list[str]:
-        return _rank_int4_convs(graph, calib[:8])
+    def ranked(self, inputs: BuildInputs, graph: bytes) -> list[str]:
+        return _rank_int4_convs(graph, inputs.calib[:8])
 
 
 def _ranked_by_debugger(model: keras.Model, graph: bytes, calib: np.ndarray, form: str) -> list[str]:
@@ -158,14 +148,15 @@ def _ranked_by_debugger(model: keras.Model, graph: bytes, calib: np.ndarray, for
     from .shuffle import reshaped_shuffles
 
     with reshaped_shuffles():
-        calibrated = calibrate(model, calib, form)
+        calibrated = calibrated_flatbuffer(model, calib, form)
     # Two traces of one model may name its layers differently ("encoder_1/..." in one,
     # "petseg_unet_1/encoder_1/..." in the other), but the ops come in the same order.
     ours, theirs = aeq.weighted_layers(graph), aeq.weighted_layers(calibrated)
     if [op for _, op in ours] != [op for _, op in theirs]:
         raise PetsegError("the calibrated graph's layers differ from the float graph's (a bug: report it)")
     rename = {their[0]: our[0] for our, their in zip(ours, theirs)}
-    return [rename[r["tensor"]] for r in layer_errors(calibrated, calib[:32]) if r["tensor"] in rename]
+    errors = layer_errors(calibrated, calib[:RANK_IMAGES])
+    return [rename[r["tensor"]] for r in errors if r["tensor"] in rename]
 
 
 def _rank_int4_convs(graph: bytes, images: np.ndarray) -> list[str]:
@@ -188,18 +179,13 @@ def _rank_int4_convs(graph: bytes, images: np.ndarray) -> list[str]:
     return sorted(convs, key=lambda c: -damage[c])
 
 
-def write_report(graph: bytes, quantized: bytes, calib: np.ndarray, dest) -> None:
-    """AEQ's per-tensor validation (MSE, SNR, cosine; error accumulated from the input on)."""
+def tensor_report(graph: bytes, quantized: bytes, calib: np.ndarray) -> str:
+    """AEQ's per-tensor validation as CSV text (MSE, SNR, cosine; error accumulated from the input on)."""
     errors = aeq.tensor_errors(graph, quantized, calib[:16])
     rows = sorted(({"tensor": t, **{k: float(v) for k, v in e.items()}} for t, e in errors.items()),
                   key=lambda r: r.get("snr", np.inf))
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=["tensor", "mse", "snr", "cosine_similarity"],
-                            extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic.write_text(dest, text.getvalue())
-    print(f"AEQ per-tensor validation ({len(rows)} tensors, worst SNR first) written to {dest}")
+    print(f"AEQ per-tensor validation: {len(rows)} tensors, worst SNR first")
+    return csv_text(rows, ["tensor", "mse", "snr", "cosine_similarity"])
 
 
 def _version() -> str:

@@ -16,19 +16,10 @@ import numpy as np
 
 from petseg.labels import NUM_CLASSES
 
+from .settings import Budget
+
 DRAWS = 1000
 LEVEL = 0.90  # two-sided: the 5th and the 95th percentile
-# The default budget: mIoU points lost, and pixels agreeing with Keras (a fraction).
-MAX_DROP = 0.3
-MIN_AGREEMENT = 0.985
-
-
-@dataclass(frozen=True)
-class Budget:
-    """mIoU points a variant may lose against Keras, and the share of pixels it must agree on."""
-
-    max_drop: float | None = MAX_DROP  # None: no limit on the drop
-    min_agreement: float = MIN_AGREEMENT
 
 
 @dataclass(frozen=True)
@@ -52,12 +43,7 @@ class Judgement:
         d, a = self.drop_interval, self.agreement_interval
         return (f"mIoU change {-self.drop:+.2f} points ({LEVEL:.0%} interval {-d.high:+.2f} to "
                 f"{-d.low:+.2f}), agreement {100 * self.agreement:.2f}% ({100 * a.low:.2f} to "
-                f"{100 * a.high:.2f}): {self.verdict} {describe(budget)}")
-
-
-def describe(budget: Budget) -> str:
-    drop = "any drop" if budget.max_drop is None else f"drop <= {budget.max_drop:g} points"
-    return f"budget ({drop}, agreement >= {100 * budget.min_agreement:g}%)"
+                f"{100 * a.high:.2f}): {self.verdict} {budget.as_text()}")
 
 
 def judge(masks: np.ndarray, reference: np.ndarray, pred: np.ndarray, budget: Budget,

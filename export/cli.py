@@ -11,18 +11,21 @@ from petseg.errors import PetsegError
 from petseg.modelfile import TRAINED_MODEL
 from petseg.quiet import VERBOSE_HELP, quiet_cli
 
-from .converter import IO_TYPES
-from .variants import (
+from .settings import (
     DECODERS,
-    DEFAULT_SET,
-    HOLDOUT_IMAGES,
     INT8_IO_TYPE,
-    MAX_DROP,
-    MIN_AGREEMENT,
+    IO_TYPES,
     QUANTIZERS,
-    VARIANTS,
+    Budget,
+    Build,
+    Fallback,
+    Sampling,
     int8_io_type,
 )
+from .variants import DEFAULT_SET, VARIANTS
+
+# Each flag's default is its settings group's (settings.py), written there once.
+SAMPLING, BUILD, BUDGET = Sampling(), Build(), Budget()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,35 +40,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None,
                    help="dataset for calibration and verification (default: the one the model was "
                         "trained on, from its metadata)")
-    p.add_argument("--calibration-samples", type=int, default=300,
+    p.add_argument("--calibration-samples", type=int, default=SAMPLING.calibration_samples,
                    help="training images for int8 calibration (all of them if fewer)")
     p.add_argument("--io-type", choices=IO_TYPES, default=None,
                    help=f"int8 model input/output type (default {INT8_IO_TYPE}: runs on every client, "
                         "MediaPipe's GPU delegate and LiteRT.js's WebGPU included; uint8: camera bytes in "
                         "and out, for integer-only hardware and the default with --integer-only; those two "
                         "GPU paths refuse it)")
-    p.add_argument("--verify-images", type=int, default=64,
+    p.add_argument("--verify-images", type=int, default=SAMPLING.verify_images,
                    help="validation images each variant is checked on")
-    p.add_argument("--holdout-images", type=int, default=HOLDOUT_IMAGES,
+    p.add_argument("--holdout-images", type=int, default=SAMPLING.holdout_images,
                    help="training images kept out of calibration and checked on too (at most a quarter "
                         "of them): the budget is judged on validation + these, with a bootstrap interval")
-    p.add_argument("--bias-correction", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--bias-correction", action=argparse.BooleanOptionalAction, default=BUILD.bias_correction,
                    help="int8: before conversion, round each conv's int8 weights to cancel their error on "
                         "its calibration inputs and correct its bias for the mean error left "
                         "(fp32/fp16 keep the trained weights)")
     p.add_argument("--keep-float", nargs="+", default=[], metavar="NAME",
                    help="int8: keep the layers whose tensor names contain NAME in float (see --report)")
-    p.add_argument("--max-drop", type=_max_drop, default=MAX_DROP, metavar="P",
+    p.add_argument("--max-drop", type=_max_drop, default=BUDGET.max_drop, metavar="P",
                    help="int8: every layer is int8 when the held-out mIoU loss is within P points "
                         "(and --min-agreement holds); if not, the fewest most-sensitive layers are kept "
                         "in float as a last resort; 'off' quantises every layer without checking")
-    p.add_argument("--min-agreement", type=float, default=100 * MIN_AGREEMENT, metavar="PCT",
+    p.add_argument("--min-agreement", type=float, default=100 * BUDGET.min_agreement, metavar="PCT",
                    help="int8 with --max-drop: also keep layers in float until at least PCT %% of "
                         "validation pixels get the Keras model's class")
     p.add_argument("--report", action="store_true",
                    help="int8: write a per-layer quantisation error table and name the worst layers")
-    p.add_argument("--seed", type=int, default=0, help="seed for choosing calibration images")
-    p.add_argument("--decoder", choices=("auto", *DECODERS), default="auto",
+    p.add_argument("--seed", type=int, default=SAMPLING.seed, help="seed for choosing calibration images")
+    p.add_argument("--decoder", choices=("auto", *DECODERS), default=BUILD.decoder,
                    help="form of the decoder's transposed convs, all computing the same numbers: "
                         "winograd (25 products where the others need 36, fastest), subpixel (four "
                         "convs + depth-to-space), transpose-conv (TRANSPOSE_CONV ops, slowest); "
@@ -137,13 +140,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .pipeline import ExportJob, run_export
 
     job = ExportJob(model_path=args.model, variants=variants, out=args.out or args.model.parent,
-                    data=args.data, calibration_samples=args.calibration_samples,
-                    io_type=int8_io_type(args.io_type, args.integer_only),
-                    verify_images=args.verify_images, keep_float=args.keep_float,
-                    max_drop=args.max_drop, min_agreement=args.min_agreement / 100,
-                    report=args.report, seed=args.seed, decoder=args.decoder,
-                    quantizer=args.quantizer, integer_only=args.integer_only,
-                    holdout_images=args.holdout_images, bias_correction=args.bias_correction)
+                    data=args.data, quantizer=args.quantizer,
+                    sampling=Sampling(args.calibration_samples, args.verify_images, args.holdout_images,
+                                      args.seed),
+                    build=Build(args.decoder, int8_io_type(args.io_type, args.integer_only),
+                                args.bias_correction, args.report),
+                    fallback=Fallback(Budget(args.max_drop, args.min_agreement / 100), tuple(args.keep_float),
+                                      args.integer_only))
     return run_export(job)
 
 

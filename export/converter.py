@@ -14,15 +14,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .budget import LEVEL
 from .variant import BuildInputs, Built, Variant, one_at_a_time
 
 if TYPE_CHECKING:
     import keras
     import tensorflow as tf
-
-IO_TYPES = ("uint8", "int8", "float32")
-
 
 def graph_converter(model: keras.Model, decoder: str = "winograd") -> tf.lite.TFLiteConverter:
     """A converter for ``model`` at batch 1, its weights frozen, its decoder in form ``decoder``."""
@@ -80,8 +76,8 @@ def float_graph(model: keras.Model, form: str) -> bytes:
 class Int8Variant(Variant):
     """Full-integer int8 from one calibration of the bias-corrected model (bias_correction.py).
 
-    Every layer is int8 unless the budget is missed: then the fallback search keeps the fewest
-    worst layers in float, as a last resort, and says so (--integer-only forbids it).
+    Every layer is int8 unless the budget is missed: then the fallback policy (fallback.py) may keep
+    the fewest worst layers in float, as a last resort, and says so (--integer-only forbids it).
 
     int8 stays sub-pixel on --decoder auto because XNNPACK declines int8 ADD/SUB whose input
     and output scales differ too much: on a briefly trained model 25 of Winograd's sums left
@@ -92,92 +88,61 @@ class Int8Variant(Variant):
     auto_decoder = "subpixel"
 
     def build(self, inputs: BuildInputs) -> Built:
-        form, job = self.decoder_form(inputs), inputs.job
-        if job.report:
-            from .sensitivity import write_report
+        form, corrects = self.decoder_form(inputs), inputs.build.bias_correction
+        reports = {}
+        if inputs.build.report:
+            from .sensitivity import layer_report
 
-            write_report(calibrated_model(inputs, form, job.bias_correction), inputs.calib,
-                         job.out / "int8_layer_report.csv")
-        keep = self.keep_float(inputs, form)
-        corrected = job.bias_correction and not keep  # float islands come from the trained model
+            reports["int8_layer_report.csv"] = layer_report(cached_calibration(inputs, form, corrects),
+                                                            inputs.calib)
+        keep = [] if inputs.fallback.integer_only else self.keep_float(inputs, form)
+        corrected = corrects and not keep  # float islands come from the trained model
         return Built(int8_model(inputs, form, corrected, keep),
                      {"keep_float": keep, "decoder": form, "integer_only": not keep,
-                      "bias_correction": corrected_model(inputs, form)[1] if corrected else None})
+                      "bias_correction": corrected_model(inputs, form)[1] if corrected else None},
+                     reports)
 
     @staticmethod
     def keep_float(inputs: BuildInputs, form: str) -> list[str]:
-        """The layers to keep in float: none if every-layer int8 meets the budget.
+        """The layers to keep in float (fallback.py's policy): none if every-layer int8 meets the budget.
 
         A layer kept in float must not carry a correction for int8 rounding it no longer has: on
         the small model that made every float island worse than none. So islands are searched on
-        the uncorrected model, and kept only when they beat all-int8 measurably on the same images
-        (a float layer costs speed and the integer-only accelerators), not when a noisy check
-        merely ranks them first.
+        the uncorrected model, against every layer in int8 as it ships (corrected).
         """
-        from .sensitivity import judge_model, layer_errors, resolve, search_fallback
-
-        job = inputs.job
-        if job.integer_only or (job.max_drop is None and not job.keep_float):
-            return []
-        plain = calibrated_model(inputs, form, False)
+        from .fallback import RANK_IMAGES, choose_layers
+        from .sensitivity import layer_errors
 
         @functools.cache
         def ranked() -> list[str]:  # the worst layers first, by the converter's per-layer debugger
-            images = inputs.calib[:32] if job.max_drop is not None else inputs.calib[:8]
-            return [r["tensor"] for r in layer_errors(plain, images)]
+            plain = cached_calibration(inputs, form, False)
+            return [r["tensor"] for r in layer_errors(plain, inputs.calib[:RANK_IMAGES])]
 
-        if job.keep_float:
-            forced = resolve(job.keep_float, ranked())
-            if job.max_drop is None:
-                return forced
-        else:
-            forced = []
-            first = judge_model(int8_model(inputs, form, job.bias_correction), inputs.reference, job.budget)
-            how = " (every layer's rounding fitted and bias-corrected)" if job.bias_correction else ""
-            print(f"   0 layers in float: {first.line(job.budget)}{how}")
-            if first.verdict == "within":
-                return []
-        keep, _ = search_fallback(ranked, lambda layers: int8_model(inputs, form, False, layers),
-                                  job, inputs.reference, forced, "in float", start=0 if forced else 1)
-        if forced:
-            return keep
-        miou, agreement = judge_gain(inputs, int8_model(inputs, form, job.bias_correction),
-                                     int8_model(inputs, form, False, keep))
-        if miou.low > 0 or agreement.low > 0:
-            return keep
-        print(f"fallback: {len(keep)} layer(s) in float changed mIoU by {miou.low:+.2f} to {miou.high:+.2f} "
-              f"points and agreement by {100 * agreement.low:+.2f} to {100 * agreement.high:+.2f} "
-              f"({LEVEL:.0%} intervals, same images): not measurably better than every layer in int8, "
-              "which is kept")
-        return []
-
-
-def judge_gain(inputs: BuildInputs, before: bytes, after: bytes):
-    """What ``after`` gains over ``before`` on the held-out images: mIoU points, agreement (intervals)."""
-    from .budget import paired_gain
-    from .verify import run_tflite_bytes
-
-    split = inputs.reference.split
-    return paired_gain(split.masks, inputs.reference.classes, run_tflite_bytes(before, split.images),
-                       run_tflite_bytes(after, split.images))
+        corrects = inputs.build.bias_correction
+        how = " (every layer's rounding fitted and bias-corrected)" if corrects else ""
+        return choose_layers(ranked, lambda layers: int8_model(inputs, form, False, layers), inputs.fallback,
+                             inputs.reference, "in float", note=how,
+                             every_layer=lambda: int8_model(inputs, form, corrects))
 
 
 def int8_model(inputs: BuildInputs, form: str, corrected: bool, keep_float: Sequence[str] = ()) -> bytes:
     """The int8 file's bytes, made once per export (judged, then published)."""
-    key = ("int8", form, corrected, inputs.job.io_type, tuple(keep_float))
-    return inputs.cached(key, lambda: quantize_int8(calibrated_model(inputs, form, corrected),
-                                                    inputs.job.io_type, keep_float))
+    key = ("int8", form, corrected, inputs.build.io_type, tuple(keep_float))
+    return inputs.cached(key, lambda: quantize_int8(cached_calibration(inputs, form, corrected),
+                                                    inputs.build.io_type, keep_float))
 
 
-def calibrated_model(inputs: BuildInputs, form: str, corrected: bool) -> bytes:
-    """The float model with activation ranges, from the bias-corrected model or the trained one."""
+def cached_calibration(inputs: BuildInputs, form: str, corrected: bool) -> bytes:
+    """The float flatbuffer with activation ranges, from the bias-corrected model or the trained one,
+    calibrated once per export."""
     model = corrected_model(inputs, form)[0] if corrected else inputs.model
-    return inputs.cached(("calibrated", form, corrected), lambda: calibrate(model, inputs.calib, form))
+    return inputs.cached(("calibrated", form, corrected),
+                         lambda: calibrated_flatbuffer(model, inputs.calib, form))
 
 
 def corrected_model(inputs: BuildInputs, form: str) -> tuple[keras.Model, dict | None]:
     """The model int8 is calibrated from: bias-corrected for ``form`` unless --no-bias-correction."""
-    if not inputs.job.bias_correction:
+    if not inputs.build.bias_correction:
         return inputs.model, None
 
     def correct() -> tuple[keras.Model, dict]:
@@ -188,8 +153,8 @@ def corrected_model(inputs: BuildInputs, form: str) -> tuple[keras.Model, dict |
     return inputs.cached(("bias-corrected", form), correct)
 
 
-def calibrate(model: keras.Model, images: np.ndarray, decoder: str = "subpixel") -> bytes:
-    """A float model carrying activation ranges measured on ``images``.
+def calibrated_flatbuffer(model: keras.Model, images: np.ndarray, decoder: str = "subpixel") -> bytes:
+    """The float flatbuffer of ``model``, carrying activation ranges measured on ``images``.
 
     Calibrating once lets several quantisations (different layers kept in float)
     be derived without running the calibration set again.

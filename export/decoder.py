@@ -73,7 +73,8 @@ def has_petseg_decoder(model: keras.Model) -> bool:
             and any(_rewrite(layer, "subpixel") for layer in model.layers))
 
 
-def upsample(x: tf.Tensor, kernel: np.ndarray, bias: np.ndarray, form: str, relu: bool = True) -> tf.Tensor:
+def folded_transpose_conv(x: tf.Tensor, kernel: np.ndarray, bias: np.ndarray, form: str,
+                          relu: bool = True) -> tf.Tensor:
     """One decoder block: transposed conv + folded batch norm (+ ReLU), in ``form``."""
     # Winograd takes rows and columns in pairs, one image at a time (export fixes batch 1).
     pairs = x.shape[0] == 1 and x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0
@@ -98,13 +99,13 @@ def _rewrite(layer: keras.layers.Layer, form: str) -> _Rewritten | None:
     """The fast form of ``layer``, or None when it is not one petseg rewrites."""
     if _is_block(layer):
         kernel, bias = folded_weights(*layer.layers[:2])
-        return _Rewritten(lambda x: upsample(x, kernel, bias, form), layer.name)
+        return _Rewritten(lambda x: folded_transpose_conv(x, kernel, bias, form), layer.name)
     if not _foldable(layer):
         return None
     kernel, bias = folded_weights(layer, None)
     if kernel.shape[-1] <= HEAD_CHANNELS and form != "subpixel":
         return _Rewritten(lambda x: col2im_transpose_conv(x, kernel, bias), layer.name)
-    return _Rewritten(lambda x: upsample(x, kernel, bias, form, relu=False), layer.name)
+    return _Rewritten(lambda x: folded_transpose_conv(x, kernel, bias, form, relu=False), layer.name)
 
 
 def fast_forward(model: keras.Model, form: str = "winograd") -> Callable[[tf.Tensor], tf.Tensor]:

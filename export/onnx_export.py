@@ -19,13 +19,12 @@ if TYPE_CHECKING:
 class OnnxVariant(Variant):
     """ONNX float32, or ONNX Runtime's static int8 on the same calibration images."""
 
-    suffix = ".onnx"
     signature = None  # ONNX files keep the names Keras gives them, and no description inside
 
-    def signed(self, model: bytes) -> bytes:
+    def with_signature(self, model: bytes) -> bytes:
         return model
 
-    def described(self, model: bytes, description) -> bytes:
+    def with_metadata(self, model: bytes, description) -> bytes:
         return model
 
     def __init__(self, name: str, summary: str, quantized: bool) -> None:

@@ -1,9 +1,9 @@
 """petseg-export's job: pick calibration images once, let each variant build itself, publish it.
 
-One variant from the command line to its file: cli.py parses the options into an ExportJob,
-run_export (here) asks variants.py for the variant's maker, the maker (converter.py,
-aeq_variants.py or onnx_export.py) builds the bytes, and publish (here) verifies, describes and
-writes them.
+One variant from the command line to its file: cli.py parses the options into an ExportJob (its
+settings groups are settings.py's), run_export (here) asks variants.py for the variant's maker,
+the maker (converter.py, aeq_variants.py or onnx_export.py) builds the bytes from the groups it
+reads, and publish (here) verifies, describes and writes them, with their reports.
 """
 
 from __future__ import annotations
@@ -27,36 +27,25 @@ from petseg.runtime import load_runtime
 from petseg.table import format_table
 from petseg.train.evaluate import predict_classes
 
-from .budget import Budget
-from .source import file_sha256, load_trained
+from .settings import Build, Fallback, Sampling
+from .trained_model import file_sha256, load_trained
 from .variant import BuildInputs, Built, Variant
-from .variants import HOLDOUT_IMAGES, INT8_IO_TYPE, MAX_DROP, MIN_AGREEMENT, pick
+from .variants import pick
 from .verify import Reference, Verification, run_model_bytes, verify_bytes
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExportJob:
+    """What to export from which model, where to, and the settings groups the variants read."""
+
     model_path: Path
     variants: list[str]
     out: Path
-    data: str | None = None
-    calibration_samples: int = 300
-    io_type: str = INT8_IO_TYPE
-    verify_images: int = 64
-    keep_float: list[str] = field(default_factory=list)
-    max_drop: float | None = MAX_DROP  # mIoU points
-    min_agreement: float = MIN_AGREEMENT  # a fraction of pixels, like every agreement petseg records
-    report: bool = False
-    seed: int = 0
-    decoder: str = "auto"
+    data: str | None = None  # dataset for calibration and verification (default: the training one)
     quantizer: str = "auto"
-    integer_only: bool = False
-    holdout_images: int = HOLDOUT_IMAGES  # training images kept out of calibration, verified on
-    bias_correction: bool = True
-
-    @property
-    def budget(self) -> Budget:
-        return Budget(self.max_drop, self.min_agreement)
+    sampling: Sampling = field(default_factory=Sampling)
+    build: Build = field(default_factory=Build)
+    fallback: Fallback = field(default_factory=Fallback)
 
 
 def run_export(job: ExportJob) -> int:
@@ -69,14 +58,15 @@ def run_export(job: ExportJob) -> int:
     data = load_dataset(source, model.input_shape[1], seed=trained.seed, val_fraction=trained.val_fraction,
                         splits=("train", "val"))
     print(data.summary())
-    pool, held_out = hold_out(data["train"], job.holdout_images, job.seed)
-    calib = pick_images(pool, job.calibration_samples, job.seed)
-    val = data["val"].take(range(min(job.verify_images, len(data["val"]))))
+    sampling = job.sampling
+    pool, held_out = hold_out(data["train"], sampling.holdout_images, sampling.seed)
+    calib = pick_images(pool, sampling.calibration_samples, sampling.seed)
+    val = data["val"].take(range(min(sampling.verify_images, len(data["val"]))))
     sources = {"val": len(val), **({"train held out of calibration": len(held_out)} if held_out else {})}
     reference = keras_reference(model, concat(val, held_out), sources)
     print(f"calibration: {len(calib)} training images; verification: "
           + " + ".join(f"{n} {split}" for split, n in reference.sources.items()))
-    inputs = BuildInputs(model, calib.images, reference, job)
+    inputs = BuildInputs(model, calib.images, reference, job.build, job.fallback)
     origin = trained.derived(
         dataset=source, details={"recipe": trained.details.get("recipe")},
         source_model=SourceModel(str(job.model_path), file_sha256(job.model_path), trained.dataset))
@@ -89,7 +79,7 @@ def run_export(job: ExportJob) -> int:
             seconds = time.perf_counter() - started
             size, check = publish(variant, built, job, len(calib), reference, origin)
             if variant.calibrated:
-                print(f"{name} on {check.images} held-out images: {check.judgement.line(job.budget)}")
+                print(f"{name} on {check.images} held-out images: {check.judgement.line(check.budget)}")
         except PetsegError as exc:
             failed[name] = str(exc)
             continue
@@ -133,26 +123,29 @@ def keras_reference(model: keras.Model, split: Split, sources: dict | None = Non
 
 def publish(variant: Variant, built: Built, job: ExportJob, calibration_images: int, reference: Reference,
             origin: Description) -> tuple[int, Verification]:
-    """Verify the variant, describe it, and write the model and its JSON together (or neither)."""
-    dest = variant_file(job.out, variant.name, variant.suffix)
-    model = variant.signed(built.model)
-    check = verify_bytes(model, dest.suffix, reference, job.budget, fp16=variant.name == "fp16")
+    """Verify the variant, describe it, and write the model, its JSON and its reports together (or none)."""
+    dest = variant_file(job.out, variant.name)
+    model = variant.with_signature(built.model)
+    check = verify_bytes(model, dest.suffix, reference, job.fallback.budget, fp16=variant.name == "fp16")
     if check.broken:
         raise PetsegError("its predictions disagree with the Keras model on most pixels "
                           "(a broken conversion)")
-    description = describe(dest, variant, built, job, calibration_images, check, origin)
-    final = variant.described(model, description)
+    description = description_for(dest, variant, built, job, calibration_images, check, origin)
+    final = variant.with_metadata(model, description)
     sample = reference.split.images[:8]
     if final != model and not np.array_equal(run_model_bytes(final, dest.suffix, sample),
                                              check.predictions[:8]):
         raise PetsegError("embedding the metadata changed its predictions (a bug: report it)")
+    reports = {job.out / name: text.encode() for name, text in built.reports.items()}
     # The JSON goes into place first, so that a model file, once visible, has its description.
-    atomic.write_files({sidecar(dest): atomic.json_bytes(description.to_json()), dest: final})
+    atomic.write_files({**reports, sidecar(dest): atomic.json_bytes(description.to_json()), dest: final})
+    for path in reports:
+        print(f"{variant.name}: report written to {path}")
     return len(final), check
 
 
-def describe(dest: Path, variant: Variant, built: Built, job: ExportJob, calibration_images: int,
-             check: Verification, origin: Description) -> Description:
+def description_for(dest: Path, variant: Variant, built: Built, job: ExportJob, calibration_images: int,
+                    check: Verification, origin: Description) -> Description:
     """The variant's description: its trained model's, with what this export did and measured."""
     io, runtime = check.io, load_runtime()
     tensor_in = io["inputs"][0]
@@ -165,9 +158,9 @@ def describe(dest: Path, variant: Variant, built: Built, job: ExportJob, calibra
             "output": {"kind": "logits", "activation": "softmax", **io["outputs"][0]},
             "signature": variant.signature,
             "calibration": ({"images": calibration_images, "split": "train", "source": origin.dataset,
-                             "seed": job.seed} if variant.calibrated else None),
-            **built.record,
-            "verification": check.record(),
+                             "seed": job.sampling.seed} if variant.calibrated else None),
+            **built.details,
+            "verification": check.to_json(),
             **origin.details,
             "versions": {**versions("tensorflow", "keras"), "converter": f"tensorflow {tf.__version__}",
                          "runtime": f"{runtime.name} {runtime.version}"},

@@ -2,8 +2,9 @@
 
 Adding a variant is adding one such object to the table in variants.py. The object owns what is
 particular to it: the decoder form it is converted with, calibration, converter or quantizer
-settings, the fallback search. The pipeline gives every variant the same inputs (BuildInputs)
-and verifies and publishes whatever it builds the same way.
+settings, the fallback search. The pipeline gives every variant the same inputs (BuildInputs:
+the model, the images and the settings groups of settings.py) and verifies and publishes whatever
+it builds the same way.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
     from petseg.description import Description
 
-    from .pipeline import ExportJob
+    from .settings import Build, Fallback
     from .verify import Reference
 
 
@@ -30,7 +31,8 @@ class BuildInputs:
     model: keras.Model
     calib: np.ndarray  # training images, uint8 (N, S, S, 3)
     reference: Reference  # validation images and the Keras model's own predictions on them
-    job: ExportJob  # the command line's options
+    build: Build  # how graphs are made: decoder form, int8 ends, bias correction, reports
+    fallback: Fallback  # the budget and what may fall back to meet it
     _cache: dict = field(default_factory=dict)
 
     def cached(self, key: Any, make: Callable[[], Any]) -> Any:
@@ -43,7 +45,9 @@ class BuildInputs:
 @dataclass
 class Built:
     model: bytes  # the file's content
-    record: dict = field(default_factory=dict)  # what the variant's description adds (decoder, fallback...)
+    details: dict = field(default_factory=dict)  # what the variant's description adds (decoder, fallback...)
+    # Reports beside the model (file name -> text), published with it or not at all (--report).
+    reports: dict[str, str] = field(default_factory=dict)
 
 
 class Variant:
@@ -53,14 +57,13 @@ class Variant:
     summary: str
     calibrated: bool = False  # whether it needs the representative (calibration) images
     auto_decoder: str = "winograd"  # decoder form for --decoder auto (decoder.py)
-    suffix: str = ".tflite"
 
     def __init__(self, name: str, summary: str) -> None:
         self.name, self.summary = name, summary
 
     # What every TFLite variant gets after building, for apps (signature.py, tflite_metadata.py);
     # neither changes an op, which the pipeline checks on the final bytes.
-    def signed(self, model: bytes) -> bytes:
+    def with_signature(self, model: bytes) -> bytes:
         """``model`` with the serving signature LiteRT's signature runner and AEQ address it by."""
         from .signature import add_serving_signature
 
@@ -68,12 +71,12 @@ class Variant:
 
     @property
     def signature(self) -> dict | None:
-        """The signature ``signed`` adds, as the description records it."""
+        """The signature ``with_signature`` adds, as the description records it."""
         from .signature import INPUT_NAME, OUTPUT_NAME, SIGNATURE_KEY
 
         return {"key": SIGNATURE_KEY, "inputs": [INPUT_NAME], "outputs": [OUTPUT_NAME]}
 
-    def described(self, model: bytes, description: Description) -> bytes:
+    def with_metadata(self, model: bytes, description: Description) -> bytes:
         """``model`` carrying TFLite metadata for MediaPipe Tasks, and ``description`` inside."""
         from . import tflite_metadata
 
@@ -85,7 +88,7 @@ class Variant:
 
         if not has_petseg_decoder(inputs.model):
             return "transpose-conv"
-        return self.auto_decoder if inputs.job.decoder == "auto" else inputs.job.decoder
+        return self.auto_decoder if inputs.build.decoder == "auto" else inputs.build.decoder
 
     def build(self, inputs: BuildInputs) -> Built:
         raise NotImplementedError

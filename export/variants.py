@@ -1,74 +1,75 @@
-"""Every variant petseg exports: one object each, which builds it (variant.py says what that means).
+"""Every variant petseg exports, by name: what it is, and which maker builds it (variant.py says what
+a maker is).
 
-Adding a variant is adding its object to VARIANTS. Where both quantizers make a variant,
-OTHER_QUANTIZER holds the second maker; a variant only one quantizer makes ignores --quantizer.
+The table names each maker by module and class, and a maker's module is imported only when its
+variant is built: ``petseg-export --quantize int8`` loads the converter's makers, not the LiteRT
+Quantizer's or ONNX's. Where both quantizers make a variant, OTHER_QUANTIZER holds the second
+maker; a variant only one quantizer makes ignores --quantizer. Adding a variant is adding a row.
 """
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
 from petseg.errors import PetsegError
+from petseg.modelfile import variant_suffix
 
-from .aeq_variants import AeqInt8, AeqInt16x8, AeqVariant, Int4Weights
-from .budget import MAX_DROP, MIN_AGREEMENT  # noqa: F401 - the command line's defaults
-from .converter import FloatVariant, Int8Variant, Int16x8Variant
-from .onnx_export import OnnxVariant
-from .variant import Variant
+if TYPE_CHECKING:
+    from .variant import Variant
 
-# Forms of the decoder's transposed convs (decoder.py), fastest first; all compute the same numbers.
-DECODERS = ("winograd", "subpixel", "transpose-conv")
-QUANTIZERS = ("converter", "aeq")
+
+@dataclass(frozen=True)
+class Maker:
+    """A variant's maker: ``cls`` in export/``module``.py, made with ``options``."""
+
+    name: str
+    summary: str
+    module: str
+    cls: str
+    options: dict = field(default_factory=dict)
+
+    def make(self) -> Variant:
+        module = importlib.import_module(f".{self.module}", __package__)
+        return getattr(module, self.cls)(self.name, self.summary, **self.options)
+
 
 _INT8 = "full-integer int8, calibrated; float32 pixels in and logits out, or as --io-type says"
 _INT16X8 = "int16 activations, int8 weights, calibrated"
 
 # The variants, each with the maker --quantizer auto uses (measured, see docs/performance.md).
-VARIANTS: dict[str, Variant] = {v.name: v for v in (
-    FloatVariant("fp32", "float32 weights and activations (the reference)"),
-    FloatVariant("fp16", "float16 weights, float32 compute", weights="float16"),
-    Int8Variant("int8", _INT8),
-    FloatVariant("dynamic", "int8 weights, float activations (dynamic range)", weights="int8"),
-    AeqInt16x8("int16x8", _INT16X8),
-    AeqVariant("wi8", "int8 weights, float activations (weight-only, LiteRT Quantizer)",
-               static=False, fallback="float", label="in float"),
-    Int4Weights("wi4", "int4 weights (channelwise) for convs, float activations (weight-only, LiteRT "
-                "Quantizer); the most sensitive convs keep int8 weights"),
-    OnnxVariant("onnx", "ONNX float32 for ONNX Runtime (comparison; needs the onnx extra)", quantized=False),
-    OnnxVariant("onnx-int8", "ONNX Runtime static int8, QDQ per-channel, same calibration images",
-                quantized=True),
+VARIANTS: dict[str, Maker] = {m.name: m for m in (
+    Maker("fp32", "float32 weights and activations (the reference)", "converter", "FloatVariant"),
+    Maker("fp16", "float16 weights, float32 compute", "converter", "FloatVariant", {"weights": "float16"}),
+    Maker("int8", _INT8, "converter", "Int8Variant"),
+    Maker("dynamic", "int8 weights, float activations (dynamic range)", "converter", "FloatVariant",
+          {"weights": "int8"}),
+    Maker("int16x8", _INT16X8, "aeq_variants", "AeqInt16x8"),
+    Maker("wi8", "int8 weights, float activations (weight-only, LiteRT Quantizer)", "aeq_variants",
+          "AeqVariant", {"static": False, "fallback": "float", "label": "in float"}),
+    Maker("wi4", "int4 weights (channelwise) for convs, float activations (weight-only, LiteRT "
+          "Quantizer); the most sensitive convs keep int8 weights", "aeq_variants", "Int4Weights"),
+    Maker("onnx", "ONNX float32 for ONNX Runtime (comparison; needs the onnx extra)", "onnx_export",
+          "OnnxVariant", {"quantized": False}),
+    Maker("onnx-int8", "ONNX Runtime static int8, QDQ per-channel, same calibration images", "onnx_export",
+          "OnnxVariant", {"quantized": True}),
 )}
 # The other quantizer's maker, for the variants both quantizers make (--quantizer converter|aeq).
-OTHER_QUANTIZER: dict[tuple[str, str], Variant] = {
-    ("int8", "aeq"): AeqInt8("int8", _INT8),
-    ("int16x8", "converter"): Int16x8Variant("int16x8", _INT16X8),
+OTHER_QUANTIZER: dict[tuple[str, str], Maker] = {
+    ("int8", "aeq"): Maker("int8", _INT8, "aeq_variants", "AeqInt8"),
+    ("int16x8", "converter"): Maker("int16x8", _INT16X8, "converter", "Int16x8Variant"),
 }
 DEFAULT_SET = ("fp32", "fp16", "int8")
-# int8's input and output type. float32 (QUANTIZE and DEQUANTIZE inside the model, both inside XNNPACK)
-# is the one arrangement every client runs as measured (issue 21): uint8 output fails on MediaPipe
-# web's GPU delegate and LiteRT.js's WebGPU, uint8 input runs there but computes wrong masks on
-# MediaPipe's GPU. The logits are bit-identical to uint8's (0..255 pixels are exact at scale 1).
-# --integer-only promises no float tensor at all (NPUs, DSPs, microcontrollers): uint8 ends there.
-INT8_IO_TYPE = "float32"
-INTEGER_ONLY_IO_TYPE = "uint8"
-
-
-def int8_io_type(given: str | None, integer_only: bool) -> str:
-    """int8's input and output type: --io-type if given, else what the kind of int8 file needs."""
-    return given or (INTEGER_ONLY_IO_TYPE if integer_only else INT8_IO_TYPE)
-
-
-# Training images held out of calibration and added to the verification images: 30 validation
-# images cannot certify a budget of a few tenths of a point (budget.py). At most a quarter of the
-# training images, so that small datasets keep most of theirs for calibration.
-HOLDOUT_IMAGES = 64
 
 
 def pick(name: str, quantizer: str = "auto") -> Variant:
-    """The maker of ``name`` for ``--quantizer``; --integer-only changes the maker's settings, not it."""
-    return OTHER_QUANTIZER.get((name, quantizer)) or VARIANTS[name]
+    """The maker of ``name`` for ``--quantizer``, made; --integer-only changes its settings, not it."""
+    return (OTHER_QUANTIZER.get((name, quantizer)) or VARIANTS[name]).make()
 
 
 def tflite_variants() -> list[str]:
-    return [name for name, v in VARIANTS.items() if v.suffix == ".tflite"]
+    return [name for name in VARIANTS if variant_suffix(name) == ".tflite"]
 
 
 def parse_variants(values: list[str]) -> list[str]:

@@ -14,8 +14,9 @@ from petseg.dataset import Split
 from petseg.metrics import agreement, confusion, scores
 from petseg.models import describe_io, open_model
 
-from .budget import DRAWS, LEVEL, Budget, Judgement, describe, judge
+from .budget import DRAWS, LEVEL, Judgement, judge
 from .fp16_check import fp16_verification
+from .settings import Budget
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Verification:
     sources: dict  # verification images per split they came from
     fp16_arithmetic: dict | None = None  # the same check computed in fp16 (fp16_check.py)
 
-    def record(self) -> dict:
+    def to_json(self) -> dict:
         """What the description records of the check."""
         j = self.judgement
         return {"images": self.images, "splits": self.sources,
@@ -53,7 +54,7 @@ class Verification:
                              "agreement": j.agreement_interval.as_list(6)},
                 "budget": {"max_drop_points": self.budget.max_drop,
                            "min_agreement": self.budget.min_agreement, "verdict": j.verdict,
-                           "rule": f"within when the whole interval is within the {describe(self.budget)}"}}
+                           "rule": f"within when the whole interval is within the {self.budget.as_text()}"}}
 
     @property
     def broken(self) -> bool:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from .errors import PetsegError
+from .noise import NOISE  # the libraries' log lines say nothing about why a child died
 
 # Python 3.10 has no -P: the child drops sys.path[0] (the working directory, '' under -c) itself,
 # then runs the module as -m would.
@@ -51,8 +52,6 @@ def _why(proc: subprocess.CompletedProcess, lines: list[str]) -> str:
     error before the report could run, or what a crash printed), and how it ended."""
     if proc.returncode > 0 and lines:
         return lines[-1]
-    from .quiet import NOISE  # the libraries' log lines say nothing about why it died
-
     said = [ln.strip() for ln in (proc.stderr or "").splitlines()
             if ln.strip() and not NOISE.match(ln.encode())]
     how = f"the runtime crashed (signal {-proc.returncode})" if proc.returncode < 0 \

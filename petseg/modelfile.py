@@ -80,9 +80,18 @@ TRAINED_MODEL = "petseg.keras"
 PREFIX = "petseg_"
 
 
-def variant_file(directory: Path, variant: str, suffix: str = ".tflite") -> Path:
+# The variants whose files are not TFLite (the ONNX comparison variants); every other one is.
+ONNX_VARIANTS = ("onnx", "onnx-int8")
+
+
+def variant_suffix(variant: str) -> str:
+    """The file suffix of ``variant``'s export: ``.onnx`` for the ONNX variants, ``.tflite`` otherwise."""
+    return ".onnx" if variant in ONNX_VARIANTS else ".tflite"
+
+
+def variant_file(directory: Path, variant: str) -> Path:
     """``models``, ``int8`` -> ``models/petseg_int8.tflite``."""
-    return Path(directory) / f"{PREFIX}{variant}{suffix}"
+    return Path(directory) / f"{PREFIX}{variant}{variant_suffix(variant)}"
 
 
 def variant_of_file(path: Path) -> str:

@@ -24,20 +24,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 from .child import python_module
 from .errors import debug_enabled, run_cli
+from .noise import NOISE
 
-# Lines from native code that tell a user of petseg nothing (shown with --verbose).
-NOISE = re.compile(
-    rb"[IWE]\d{4} [\d:. ]+\s+\d+ [\w./-]+:\d+\] "  # absl/TensorFlow C++ log lines: info, warning, error
-    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
-    rb"|To enable the following instructions: .* rebuild TensorFlow"  # 2nd line of a CPU-feature note
-    rb"|INFO: Created TensorFlow Lite XNNPACK delegate"
-    rb"|INFO: Initialized TensorFlow Lite runtime"
-    rb"|fully_quantize: \d+, inference_type: "
-    rb"|(INFO|WARNING): \[[\w./-]+:\d+\] "  # LiteRT's CompiledModel: accelerator registry, vendor plugins
-    rb"|\xe2\x94\x94 Could not load shared library"  # the second line of a vendor plugin's warning
-    rb"|INFO: Failed to load OpenCL library"
-    rb"|WARNING: Logging before InitGoogle\(\) is written to STDERR"
-)
 # Python loggers and warning sources of the same libraries.
 LIBRARY_LOGGERS = ("absl", "tensorflow", "keras", "tf2onnx", "onnxruntime", "h5py")
 LIBRARY_MODULES = r"(absl|tensorflow|tf_keras|keras|tf2onnx|onnx|onnxruntime|google|h5py)(\.|$)"

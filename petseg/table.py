@@ -25,3 +25,15 @@ def _is_number(text: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def csv_text(rows: Sequence[dict], fieldnames: Sequence[str]) -> str:
+    """``rows`` as CSV with a header line; keys outside ``fieldnames`` are left out."""
+    import csv
+    import io
+
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(fieldnames), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue()

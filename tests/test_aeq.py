@@ -32,7 +32,7 @@ def aeq_exports(tiny_model, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def float_graph(tiny_model):
     from petseg.export.aeq_variants import signed_graph
-    from petseg.export.source import load_keras_model
+    from petseg.export.trained_model import load_keras_model
 
     return signed_graph(load_keras_model(tiny_model), reshaped=True)
 
@@ -87,7 +87,7 @@ def test_the_aeq_modules_load_no_tensorflow():
 def test_integer_only_fallback_gives_int16_not_float(float_graph, calib):
     from petseg.export import aeq
 
-    ranges = aeq.calibrate(float_graph, calib)
+    ranges = aeq.activation_ranges(float_graph, calib)
     layer = aeq.weighted_layers(float_graph)[1][0]
     for how, expected in (("int16", "int16"), ("float", "float32")):
         from petseg.export.verify import _as_file
@@ -154,7 +154,7 @@ def test_int16x8_needs_and_gets_the_add_repair(float_graph, calib):
     from petseg.export import aeq
     from petseg.export.verify import _as_file
 
-    ranges = aeq.calibrate(float_graph, calib)
+    ranges = aeq.activation_ranges(float_graph, calib)
     raw = _unrepaired(float_graph, "int16x8", "float32", ranges)
     with _as_file(raw, ".tflite") as path, pytest.raises(Exception, match="ADD|failed to prepare|shift"):
         TFLiteModel(path, verified=True)
@@ -170,10 +170,10 @@ def test_dead_channel_biases_stay_in_range(pretrained_tiny_model, calib):
 
     from petseg.export import aeq
     from petseg.export.aeq_variants import signed_graph
-    from petseg.export.source import load_keras_model
+    from petseg.export.trained_model import load_keras_model
 
     graph = signed_graph(load_keras_model(pretrained_tiny_model), reshaped=True)
-    ranges = aeq.calibrate(graph, calib)
+    ranges = aeq.activation_ranges(graph, calib)
 
     def wrapped_biases(model: bytes) -> int:
         m = flatbuffer_utils.read_model_from_bytearray(bytearray(model))

@@ -122,7 +122,7 @@ def test_model_card_fields(exported):
 
 def test_metadata_and_signature_change_no_op(tiny_model, exported):
     from petseg.export.converter import float_graph
-    from petseg.export.source import load_keras_model
+    from petseg.export.trained_model import load_keras_model
     from petseg.export.verify import _as_file
 
     def ops(path: Path) -> list[str]:

@@ -76,5 +76,5 @@ def test_a_bad_description_is_refused_in_one_line(tmp_path, data, complaint):
 
 def test_the_file_name_rule_lives_in_one_place(tmp_path):
     assert variant_file(tmp_path, "int8") == tmp_path / "petseg_int8.tflite"
-    assert variant_file(tmp_path, "onnx-int8", ".onnx") == tmp_path / "petseg_onnx-int8.onnx"
+    assert variant_file(tmp_path, "onnx-int8") == tmp_path / "petseg_onnx-int8.onnx"
     assert variant_of_file(variant_file(tmp_path, "wi4")) == "wi4"

@@ -27,7 +27,7 @@ def exported(tiny_model, tmp_path_factory):
 
 def test_every_variant_is_written_with_metadata(exported, tiny_model):
     from petseg.dataset import load_dataset
-    from petseg.export.source import file_sha256, load_keras_model
+    from petseg.export.trained_model import file_sha256, load_keras_model
     from petseg.metrics import agreement, confusion, scores
 
     # The held-out images the export verifies on: the model's own validation split, first two.
@@ -143,12 +143,12 @@ def _documented_int8(model, images: np.ndarray) -> bytes:
 
 def test_int8_matches_the_documented_converter_call(tiny_model):
     from petseg.dataset import load_dataset
-    from petseg.export.converter import calibrate, quantize_int8
-    from petseg.export.source import load_keras_model
+    from petseg.export.converter import calibrated_flatbuffer, quantize_int8
+    from petseg.export.trained_model import load_keras_model
 
     model = load_keras_model(tiny_model)
     images = load_dataset("synthetic:24", 64, splits=("train",))["train"].images[:4]
-    ours = quantize_int8(calibrate(model, images), "uint8")
+    ours = quantize_int8(calibrated_flatbuffer(model, images), "uint8")
     plain = _documented_int8(model, images)
     # Same graph, same quantisation: identical predictions (the files differ only in metadata).
     assert np.array_equal(run_tflite_bytes(ours, images), run_tflite_bytes(plain, images))
@@ -185,6 +185,19 @@ def test_keep_float_and_report(tiny_model, tmp_path, capsys):
                  "--max-drop", "off"]) == 0
     kept = json.loads((tmp_path / "petseg_int8.json").read_text())["keep_float"]
     assert kept and all(worst in name for name in kept)
+
+
+def test_a_refused_variant_leaves_no_report(tiny_model, tmp_path, monkeypatch, capsys):
+    # The report is published with its model or not at all, like the model's description.
+    from petseg.errors import run_cli
+    from petseg.export.verify import Verification
+
+    monkeypatch.setattr(Verification, "broken", property(lambda self: True))
+    assert run_cli(main, ["--model", str(tiny_model), "--quantize", "int8", "--report", "--out",
+                          str(tmp_path), "--calibration-samples", "4", "--verify-images", "2",
+                          "--max-drop", "off"]) == 2
+    assert "not written: int8" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
 
 
 def test_verification_catches_a_broken_conversion(tiny_model, tmp_path, monkeypatch, capsys):
@@ -239,7 +252,7 @@ def test_rewritten_transposed_convs_compute_what_keras_does():
     import keras
 
     from petseg.export import subpixel, winograd
-    from petseg.export.decoder import folded_weights, upsample
+    from petseg.export.decoder import folded_transpose_conv, folded_weights
 
     layer = keras.layers.Conv2DTranspose(5, 3, strides=2, padding="same")
     x = np.random.default_rng(0).normal(size=(1, 6, 8, 4)).astype(np.float32)
@@ -255,7 +268,8 @@ def test_rewritten_transposed_convs_compute_what_keras_does():
     np.testing.assert_allclose(winograd.winograd_transpose_conv(x, kernel, bias, relu=True),
                                np.maximum(expected, 0), atol=1e-5)
     odd = x[:, :5, :7]  # Winograd takes rows in pairs: odd sizes fall back to sub-pixel
-    np.testing.assert_allclose(upsample(odd, kernel, bias, "winograd"), np.maximum(layer(odd), 0), atol=1e-5)
+    np.testing.assert_allclose(folded_transpose_conv(odd, kernel, bias, "winograd"),
+                               np.maximum(layer(odd), 0), atol=1e-5)
 
 
 def test_the_quantizer_flag_leaves_float_variants_to_the_converter(tiny_model, tmp_path):
@@ -271,12 +285,17 @@ def test_a_new_variant_is_one_object_in_the_table(tiny_model, tmp_path, monkeypa
     # like any other, with nothing added anywhere but its entry.
     from petseg.export.cli import build_parser
     from petseg.export.converter import FloatVariant
-    from petseg.export.variants import VARIANTS
+    from petseg.export.variants import VARIANTS, Maker
 
     class KerasGraph(FloatVariant):
         auto_decoder = "transpose-conv"  # the Keras graph as is, TRANSPOSE_CONV ops included
 
-    monkeypatch.setitem(VARIANTS, "fp32-keras", KerasGraph("fp32-keras", "fp32, Keras graph as is"))
+    class KerasGraphMaker(Maker):  # in export/, a row naming its module and class would do
+        def make(self) -> KerasGraph:
+            return KerasGraph(self.name, self.summary)
+
+    monkeypatch.setitem(VARIANTS, "fp32-keras", KerasGraphMaker("fp32-keras", "fp32, Keras graph as is",
+                                                                "converter", "KerasGraph"))
     assert "fp32-keras: fp32, Keras graph as is" in " ".join(build_parser().format_help().split())
     assert main(["--model", str(tiny_model), "--quantize", "fp32-keras", "--out", str(tmp_path),
                  "--verify-images", "2"]) == 0

@@ -128,7 +128,8 @@ def test_correction_cancels_the_mean_error_of_int8_weights():
 
 
 def test_budget_interval_and_verdict():
-    from petseg.export.budget import Budget, judge
+    from petseg.export.budget import judge
+    from petseg.export.settings import Budget
 
     rng = np.random.default_rng(0)
     masks = rng.integers(0, 3, (40, 16, 16))
@@ -147,7 +148,8 @@ def test_budget_interval_and_verdict():
 def test_paired_gain_sees_a_small_gain_the_two_verdicts_cannot():
     """A float island is kept only when it beats all-int8 on the same images (converter.py):
     the paired interval resolves a gain that the two separate intervals, overlapping, cannot."""
-    from petseg.export.budget import Budget, judge, paired_gain
+    from petseg.export.budget import judge, paired_gain
+    from petseg.export.settings import Budget
 
     rng = np.random.default_rng(1)
     masks = rng.integers(0, 3, (60, 16, 16))

@@ -23,7 +23,7 @@ def test_describe_reports_box_and_share():
 
 def test_predict_with_the_keras_model(learned_model, tmp_path, capsys):
     from petseg.dataset import load_rgb, resize_image
-    from petseg.export.source import load_keras_model
+    from petseg.export.trained_model import load_keras_model
     from petseg.synthetic import draw_pet
     from petseg.train.evaluate import predict_classes
 

@@ -117,7 +117,7 @@ def test_training_records_the_size_and_its_decoder(sized):
 @pytest.mark.slow  # two sizes trained and exported (module fixture, ~50 s)
 def test_every_size_exports_verified_and_on_xnnpack(sized):
     from petseg.dataset import load_dataset
-    from petseg.export.source import load_keras_model
+    from petseg.export.trained_model import load_keras_model
     from petseg.runtime import TFLiteModel
 
     images = load_dataset("synthetic:24", 64, splits=("test",))["test"].images[:2]

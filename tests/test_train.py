@@ -45,7 +45,7 @@ def test_shared_encoder_weights_load(shared_weights):
 
 def test_training_writes_every_artifact(learned_model):
     from petseg.dataset import load_dataset
-    from petseg.export.source import load_keras_model
+    from petseg.export.trained_model import load_keras_model
     from petseg.train.evaluate import evaluate
 
     out = learned_model.parent
@@ -154,7 +154,7 @@ def test_training_from_scratch_learns_to_find_the_pets(learned_model):
     # No pretrained encoder: its batch norms must learn the data's statistics in a short run
     # (16 steps of 4 images here).
     from petseg.dataset import load_dataset
-    from petseg.export.source import load_keras_model
+    from petseg.export.trained_model import load_keras_model
     from petseg.metrics import confusion, scores
     from petseg.train.evaluate import predict_classes
 
