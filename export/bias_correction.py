@@ -121,7 +121,8 @@ def _all_layers(model: keras.Model) -> Iterator[tuple[layers.Layer, Callable]]:
 
 @contextmanager
 def _hooks(sites: list[_Site], hook: Callable) -> Iterator[None]:
-    """Each site's conv calls ``hook(site, output)`` and returns what it returns."""
+    """Each site's conv calls ``hook(site, call, x)`` and returns what it returns: ``call()`` computes
+    the conv's own output, ``x`` is its input."""
     originals = [s.conv.call for s in sites]
     for site, call in zip(sites, originals):
         site.conv.call = _wrap(site, call, hook)
@@ -142,7 +143,8 @@ def _channel_mean(y: tf.Tensor) -> np.ndarray:
     return tf.reduce_mean(y, axis=(0, 1, 2)).numpy().astype(np.float32)
 
 
-def _record_float(site: _Site, call: Callable[[], tf.Tensor], x: tf.Tensor) -> tf.Tensor:
+def _record_float(site: _Site, call: Callable[[], tf.Tensor], _x: tf.Tensor) -> tf.Tensor:
+    """The float pass: the conv's output mean per channel, to correct towards."""
     y = call()
     site.float_mean = _channel_mean(y)
     return y

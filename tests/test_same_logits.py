@@ -2,7 +2,7 @@
 
 tests/data/variant_logits.npz holds, per export configuration (variant, quantizer, decoder form,
 I/O type), the logits of a fixed seeded model on two fixed images, recorded by ``python
-tests/variant_logits.py`` (last on an Intel Xeon, after issue 20 changed int8 on purpose). On
+tests/variant_logits.py`` (last on an AMD Zen 5, from the code before issue 23's restructuring). On
 the CPU, core count and library versions they were recorded with, they must match bit for bit.
 
 Elsewhere float kernels round differently (AVX2, AVX-512, AMX), and what each variant does with
