@@ -20,7 +20,7 @@ from petseg.description import Description
 from petseg.errors import PetsegError
 from petseg.modelfile import TRAINED_MODEL, read_description, variant_of_file
 from petseg.quiet import quiet_cli
-from petseg.table import format_table
+from petseg.table import format_ops, format_table, format_value, markdown_table
 
 from .plots import pareto_plot
 
@@ -96,20 +96,17 @@ def table_rows(records: list[dict]) -> list[dict]:
     return rows
 
 
-def _f(value, spec: str) -> str:
-    return "" if value is None else format(value, spec)
-
-
 def cells(rows: list[dict]) -> list[list[str]]:
+    fmt = format_value
     return [[
         r["size"], r["variant"], "/".join(map(str, r["decoder_filters"] or [])),
-        _f(r["train_seconds"], ".0f"),
-        _f(r["val_miou"], ".4f"), _f(r["test_miou"], ".4f"), _f(r["miou_delta_points"], "+.2f"),
-        _f(None if r["agreement"] is None else 100 * r["agreement"], ".2f"),
-        _f(r["gmac_keras"], ".3f"), _f(r["gmac_graph"], ".3f"),
-        _f(r["ms"].get(1), ".2f"), _f(r["ms"].get(2), ".2f"),
-        _f(r["x_seed"].get(1), ".2f"), _f(r["x_seed"].get(2), ".2f"),
-        ", ".join(f"{op} x{n}" for op, n in sorted(r["outside_delegate"].items())) or "none",
+        fmt(r["train_seconds"], ".0f"),
+        fmt(r["val_miou"], ".4f"), fmt(r["test_miou"], ".4f"), fmt(r["miou_delta_points"], "+.2f"),
+        fmt(None if r["agreement"] is None else 100 * r["agreement"], ".2f"),
+        fmt(r["gmac_keras"], ".3f"), fmt(r["gmac_graph"], ".3f"),
+        fmt(r["ms"].get(1), ".2f"), fmt(r["ms"].get(2), ".2f"),
+        fmt(r["x_seed"].get(1), ".2f"), fmt(r["x_seed"].get(2), ".2f"),
+        format_ops(r["outside_delegate"]),
     ] for r in rows]
 
 
@@ -148,7 +145,7 @@ def _every_size_goals(rows: list[dict]) -> list[dict]:
             extra = {op: n for op, n in ops.items() if n > EDGE_OPS.get(op, 0)}
             out.append(_check(f"{r['size']}: int8 agreement >= {INT8_AGREEMENT} %, mIoU loss <= {INT8_DROP}, "
                               "only the edge QUANTIZEs outside XNNPACK",
-                              f"{agree:.2f} %, {delta:+.2f} points, outside: {_outside(ops)}",
+                              f"{agree:.2f} %, {delta:+.2f} points, outside: {format_ops(ops)}",
                               agree >= INT8_AGREEMENT and delta >= -INT8_DROP and not extra))
     return out
 
@@ -158,13 +155,8 @@ def goals(rows: list[dict]) -> list[dict]:
     return _size_goals({(r["size"], r["variant"]): r for r in rows}) + _every_size_goals(rows)
 
 
-def _outside(ops: dict) -> str:
-    return ", ".join(f"{op} x{n}" for op, n in sorted(ops.items())) or "none"
-
-
 def markdown(rows: list[dict], checks: list[dict], env: dict) -> str:
-    lines = [" | ".join(HEADERS), " | ".join("---" for _ in HEADERS), *(" | ".join(c) for c in cells(rows))]
-    table = "\n".join(f"| {line} |" for line in lines)
+    table = markdown_table(HEADERS, cells(rows))
     goal_lines = "\n".join(f"| {g['goal']} | {g['measured']} | {'yes' if g['met'] else '**no**'} |"
                            for g in checks)
     return (f"CPU: {env.get('cpu')}; runtime: {env.get('runtime')}. Latencies are medians from one "

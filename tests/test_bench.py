@@ -218,3 +218,21 @@ def test_compare_exports_what_it_times(tmp_path, monkeypatch, capsys):
     assert cmd[:len(start)] == start and cmd[cmd.index("--model") + 1] == str(model)
     assert cmd[cmd.index("--quantize") + 1] == ",".join(compare.VARIANTS)
     assert cmd[cmd.index("--out") + 1] == str(tmp_path / "c") and "--verbose" in cmd
+
+
+def test_bench_and_pareto_tables_write_cells_alike():
+    # One owner (petseg.table) for the cell formats both tables print: ops, empty cells, Markdown.
+    from petseg.benchmark import pareto, report
+
+    ops = {"QUANTIZE": 2, "ADD": 1}
+    bench_row = {"variant": "int8", "threads": 1, "size_mb": 1.0, "miou": 0.7, "pixel_accuracy": 0.9,
+                 "miou_delta_points": None, "agreement": 0.99, "median_ms": 2.0, "p90_ms": 2.1,
+                 "speedup": None, "gmac_per_s": 10.0, "outside_delegate": ops}
+    pareto_row = {"size": "tiny", "variant": "int8", "decoder_filters": [128, 64], "train_seconds": 80,
+                  "val_miou": 0.7, "test_miou": 0.7, "miou_delta_points": None, "agreement": 0.99,
+                  "gmac_keras": 0.1, "gmac_graph": 0.1, "ms": {1: 1.0}, "x_seed": {1: 0.5},
+                  "outside_delegate": ops}
+    (bench,), (sizes,) = report.cells([bench_row]), pareto.cells([pareto_row])
+    for name, expected in (("outside delegate", "ADD x1, QUANTIZE x2"), ("ΔmIoU", "")):
+        assert bench[report.HEADERS.index(name)] == sizes[pareto.HEADERS.index(name)] == expected, name
+    assert report.cells([{**bench_row, "outside_delegate": {}}])[0][-2] == "none"
