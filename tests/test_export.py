@@ -280,7 +280,7 @@ def test_the_quantizer_flag_leaves_float_variants_to_the_converter(tiny_model, t
     assert meta["decoder"] == "winograd" and "quantizer" not in meta
 
 
-def test_a_new_variant_is_one_object_in_the_table(tiny_model, tmp_path, monkeypatch, capsys):
+def test_a_new_variant_is_one_object_in_the_table(tiny_model, tmp_path, monkeypatch):
     # The command line lists it, and the export converts, verifies, describes and publishes it
     # like any other, with nothing added anywhere but its entry.
     from petseg.export.cli import build_parser

@@ -56,7 +56,7 @@ SIZE_RECIPES: dict[str, dict] = {
 
 
 def size_defaults(field: str) -> str:
-    """'seed 22, small 30, ...': each size's default for ``field``, for --help."""
+    """Each size's default for ``field``, for --help: ``<size> <value>`` per size, comma-separated."""
     return ", ".join(f"{size} {values.get(field, getattr(Recipe, field))}"
                      for size, values in SIZE_RECIPES.items())
 
