@@ -141,7 +141,7 @@ def test_training_records_the_size_and_its_decoder(sized):
 
 
 @pytest.mark.slow  # two sizes trained and exported (module fixture, ~50 s)
-def test_every_size_exports_verified_and_on_xnnpack(sized):
+def test_every_size_exports_verified_and_on_xnnpack(sized, tflite_logits):
     from petseg.dataset import load_dataset
     from petseg.export.trained_model import load_keras_model
     from petseg.runtime import TFLiteModel
@@ -155,11 +155,7 @@ def test_every_size_exports_verified_and_on_xnnpack(sized):
             model = TFLiteModel(out / f"petseg_{variant}.tflite")
             # Every op inside XNNPACK, int8's float <-> int8 conversions at its ends included.
             assert model.outside_delegate() == {}
-        fp32 = TFLiteModel(out / "petseg_fp32.tflite")
-        for image, expected in zip(images, keras_logits):
-            fp32.set_input(image)
-            fp32.invoke()
-            np.testing.assert_allclose(fp32.logits(), expected, atol=1e-3)
+        np.testing.assert_allclose(tflite_logits(out / "petseg_fp32.tflite", images), keras_logits, atol=1e-3)
 
 
 def _with_batch_norm_statistics(model: keras.Model) -> keras.Model:
