@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
 from petseg import atomic
 from petseg.environment import cpu_model, versions
 from petseg.graph import MAC_OPS
-from petseg.table import format_ops, format_table, format_value, markdown_table
+from petseg.table import csv_text, format_ops, format_table, format_value, markdown_table
 
 from .measure import Measurement
 
@@ -166,16 +164,14 @@ def write_json(dest: Path, records: list[dict], env: dict, settings: dict, notes
 
 
 def write_csv(dest: Path, records: list[dict]) -> None:
-    buffer = io.StringIO()
     fields = [k for k in records[0] if k not in ("per_class_iou", "outside_delegate", "stability")]
-    writer = csv.DictWriter(buffer, fieldnames=[*fields, "timing_unstable", "outside_delegate"],
-                            extrasaction="ignore")
-    writer.writeheader()
-    for r in records:
-        problems = "; ".join((r.get("stability") or {}).get("problems") or []) if unstable(r) else ""
-        writer.writerow({**r, "timing_unstable": problems,
-                         "outside_delegate": format_ops(r["outside_delegate"])})
-    atomic.write_text(dest, buffer.getvalue())
+    rows = [{**r, "timing_unstable": _problems(r), "outside_delegate": format_ops(r["outside_delegate"])}
+            for r in records]
+    atomic.write_text(dest, csv_text(rows, [*fields, "timing_unstable", "outside_delegate"]))
+
+
+def _problems(r: dict) -> str:
+    return "; ".join((r.get("stability") or {}).get("problems") or []) if unstable(r) else ""
 
 
 def write_markdown(dest: Path, records: list[dict], env: dict, settings: dict,
