@@ -1,4 +1,8 @@
-"""Run the worker for one model and thread count, and turn its predictions into scores."""
+"""Run the worker (worker.py) for one model, thread count and backend: its latency record and predictions.
+
+Scoring the predictions is the session's (session.py): each against its reference's, once every
+model has run.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ from petseg.modelfile import read_description, variant_of_file
 
 @dataclass
 class Measurement:
+    """One model at one thread count on one backend: what the worker measured, and what the session
+    scores from it (``accuracy``: mIoU, agreement and speed-up against the reference)."""
+
     path: Path
     threads: int
     latency: dict

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from petseg import atomic
-from petseg.dataset import Split
 from petseg.overlay import blend, grid
+from petseg.split import Split
 
 from .measure import Measurement
 

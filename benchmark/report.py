@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
 from petseg import atomic
 from petseg.environment import cpu_model, versions
 from petseg.graph import MAC_OPS
-from petseg.table import format_table
+from petseg.table import csv_text, format_ops, format_table, format_value, markdown_table
 
 from .measure import Measurement
 
@@ -61,14 +59,10 @@ def _labels(results: list[Measurement]) -> dict:
     return {m.path: name(m) for m in results}
 
 
-def _fmt(value, spec: str) -> str:
-    return "" if value is None else format(value, spec)
-
-
-def _outside(ops: dict, fully_accelerated: bool | None = None) -> str:
+def _outside(ops: dict, fully_accelerated: bool | None) -> str:
     if not ops and fully_accelerated is False:  # CompiledModel tells no more than this
         return "some (unnamed)"
-    return ", ".join(f"{name}x{n}" for name, n in sorted(ops.items())) if ops else "none"
+    return format_ops(ops)
 
 
 def _vs_cpu(r: dict) -> str:
@@ -91,14 +85,15 @@ def cells(records: list[dict]) -> list[list[str]]:
     def ms(r: dict, key: str) -> str:
         return f"{r[key]:.2f}{UNSTABLE if unstable(r) else ''}"
 
+    fmt = format_value
     return [[
         r["variant"], r.get("accelerator", "cpu"), str(r["threads"]), f"{r['size_mb']:.2f}",
-        _fmt(r["miou"], ".4f"),
-        _fmt(r["pixel_accuracy"], ".4f"), _fmt(r["miou_delta_points"], "+.2f"),
-        _fmt(None if r["agreement"] is None else 100 * r["agreement"], ".2f"),
+        fmt(r["miou"], ".4f"),
+        fmt(r["pixel_accuracy"], ".4f"), fmt(r["miou_delta_points"], "+.2f"),
+        fmt(None if r["agreement"] is None else 100 * r["agreement"], ".2f"),
         ms(r, "median_ms") + (SOFTWARE_MARK if r.get("software_device") else ""), ms(r, "p90_ms"),
-        _fmt(r["speedup"], ".2f"), "" if r.get("software_device") else _fmt(r["gmac_per_s"], ".1f"),
-        _fmt(r.get("memory_first_mb"), ".1f"), _outside(r["outside_delegate"], r.get("fully_accelerated")),
+        fmt(r["speedup"], ".2f"), "" if r.get("software_device") else fmt(r["gmac_per_s"], ".1f"),
+        fmt(r.get("memory_first_mb"), ".1f"), _outside(r["outside_delegate"], r.get("fully_accelerated")),
         _vs_cpu(r),
     ] for r in records]
 
@@ -124,7 +119,7 @@ def flags(records: list[dict]) -> list[str]:
             notes.append(_timing_note(r))
         heavy = {op: n for op, n in r["outside_delegate"].items() if op in MAC_OPS}
         if heavy:
-            notes.append(f"{row_name(r)}: {_outside(heavy)} ran outside XNNPACK, on TFLite's reference "
+            notes.append(f"{row_name(r)}: {format_ops(heavy)} ran outside XNNPACK, on TFLite's reference "
                          "kernels")
         speedup = r["speedup"]
         if speedup is not None and speedup < 1 and r["min_ms"] > speedup * r["median_ms"]:
@@ -169,27 +164,23 @@ def write_json(dest: Path, records: list[dict], env: dict, settings: dict, notes
 
 
 def write_csv(dest: Path, records: list[dict]) -> None:
-    buffer = io.StringIO()
     fields = [k for k in records[0] if k not in ("per_class_iou", "outside_delegate", "stability")]
-    writer = csv.DictWriter(buffer, fieldnames=[*fields, "timing_unstable", "outside_delegate"],
-                            extrasaction="ignore")
-    writer.writeheader()
-    for r in records:
-        problems = "; ".join((r.get("stability") or {}).get("problems") or []) if unstable(r) else ""
-        writer.writerow({**r, "timing_unstable": problems,
-                         "outside_delegate": _outside(r["outside_delegate"])})
-    atomic.write_text(dest, buffer.getvalue())
+    rows = [{**r, "timing_unstable": _problems(r), "outside_delegate": format_ops(r["outside_delegate"])}
+            for r in records]
+    atomic.write_text(dest, csv_text(rows, [*fields, "timing_unstable", "outside_delegate"]))
+
+
+def _problems(r: dict) -> str:
+    return "; ".join((r.get("stability") or {}).get("problems") or []) if unstable(r) else ""
 
 
 def write_markdown(dest: Path, records: list[dict], env: dict, settings: dict,
                    notes: Sequence[str] = ()) -> None:
-    lines = [" | ".join(HEADERS), " | ".join("---" for _ in HEADERS)]
-    lines += [" | ".join(row) for row in cells(records)]
     head = (f"CPU: {env['cpu']}; runtime: {env['runtime']}; {settings['images']} test images from "
             f"{settings['data']}; medians of at least {settings['runs']} runs after {settings['warmup']} "
             "warm-up runs. ΔmIoU in points and agreement in % are against the reference "
             f"({settings['reference']}); speed-up is reference latency / variant latency.\n\n")
     listed = "".join(f"- {n}\n" for n in [*notes, *flags(records)])
-    body = "\n".join(f"| {ln} |" for ln in lines) + "\n"
+    body = markdown_table(HEADERS, cells(records)) + "\n"
     atomic.write_text(dest, head + body + ("\n" + listed if listed else ""))
 

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from petseg.dataset import Split, load_dataset
+from petseg.dataset import load_dataset
 from petseg.described import check_described
 from petseg.errors import PetsegError
 from petseg.metrics import agreement, confusion, scores
 from petseg.modelfile import check_model_path, read_description, sidecar, variant_file, variant_of_file
 from petseg.models import describe_io
+from petseg.split import Split
 
 from . import plots, report
 from .accelerators import Plan, plain_device_error

@@ -21,25 +21,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .description import MAX_IMAGE_SIZE
 from .errors import PetsegError
 from .labels import trimap_to_classes
+from .split import Split
+from .synthetic import synthetic_splits
 
 TFDS_HOST = "thor.robots.ox.ac.uk"  # where TFDS's oxford_iiit_pet builder downloads from
 SOURCES_HELP = ("a directory in the official Oxford-IIIT Pet layout (images/, annotations/trimaps/, "
                 "annotations/trainval.txt, annotations/test.txt), 'tfds' (downloads oxford_iiit_pet), "
                 "or 'synthetic[:N]' (procedurally drawn pets, offline)")
-
-
-@dataclass
-class Split:
-    images: np.ndarray  # (N, S, S, 3) uint8 RGB
-    masks: np.ndarray  # (N, S, S) uint8 class ids
-    names: list[str]
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def take(self, index: np.ndarray | list[int]) -> Split:
-        index = np.asarray(index, dtype=np.int64)
-        return Split(self.images[index], self.masks[index], [self.names[i] for i in index])
 
 
 @dataclass
@@ -79,8 +67,6 @@ def load_dataset(source: str, image_size: int = 128, *, val_fraction: float = 0.
                           "try 128")
     kind = source.split(":", 1)[0]
     if kind == "synthetic":
-        from .synthetic import synthetic_splits
-
         trainval, test, skipped = synthetic_splits(source, image_size, seed)
     elif kind == "tfds":
         trainval, test, skipped = _tfds_splits(image_size)

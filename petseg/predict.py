@@ -34,7 +34,9 @@ def segment(model, photo: Image.Image) -> np.ndarray:
     return np.asarray(Image.fromarray(classes).resize(photo.size, Image.NEAREST))
 
 
-def describe(classes: np.ndarray, names: tuple[str, ...] = CLASSES) -> dict:
+def mask_summary(classes: np.ndarray, names: tuple[str, ...] = CLASSES) -> dict:
+    """The pet's share of the pixels and its bounding box (x0, y0, x1, y1; None without a pet), and
+    each class's share."""
     pet = classes != names.index("background") if "background" in names else classes == 0
     share = {name: float(np.mean(classes == i)) for i, name in enumerate(names)}
     if not pet.any():
@@ -121,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         save_mask(classes, mask)
         save_overlay(photo, classes, overlay)
         result = {"image": str(path), "runs_on": runs_on, "size": list(photo.size),
-                  **describe(classes, names), "mask": str(mask), "overlay": str(overlay)}
+                  **mask_summary(classes, names), "mask": str(mask), "overlay": str(overlay)}
         results.append(result)
         if not args.json:
             box = result["bbox"] or "none"

@@ -20,13 +20,13 @@ def main(path: str) -> int:
         details.append(d)
     interpreter.invoke()
 
-    def describe(d: dict) -> dict:
+    def tensor_json(d: dict) -> dict:  # the interpreter's details of one tensor, as plain JSON values
         return {"name": d["name"], "shape": [int(x) for x in d["shape"]],
                 "dtype": np.dtype(d["dtype"]).name,
                 "quantization": [float(d["quantization"][0]), int(d["quantization"][1])]}
 
-    print(json.dumps({"inputs": [describe(d) for d in details],
-                      "outputs": [describe(d) for d in interpreter.get_output_details()]}))
+    print(json.dumps({"inputs": [tensor_json(d) for d in details],
+                      "outputs": [tensor_json(d) for d in interpreter.get_output_details()]}))
     return 0
 
 

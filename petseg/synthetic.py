@@ -12,9 +12,9 @@ import collections
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .dataset import Split
 from .errors import PetsegError
 from .labels import trimap_to_classes
+from .split import Split
 
 DEFAULT_COUNT = 160  # trainval pictures; the test split gets a third as many
 

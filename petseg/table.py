@@ -1,4 +1,4 @@
-"""Aligned plain-text tables for terminal summaries."""
+"""Tables: aligned text for terminal summaries, Markdown and CSV for reports, and the cells they share."""
 
 from __future__ import annotations
 
@@ -37,3 +37,19 @@ def csv_text(rows: Sequence[dict], fieldnames: Sequence[str]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return text.getvalue()
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table: the header row, its rule, then one line per row."""
+    lines = [list(headers), ["---"] * len(headers), *rows]
+    return "\n".join(f"| {' | '.join(map(str, line))} |" for line in lines)
+
+
+def format_value(value: object, spec: str) -> str:
+    """``value`` in ``spec``'s format; an empty cell for None (not measured)."""
+    return "" if value is None else format(value, spec)
+
+
+def format_ops(ops: dict[str, int]) -> str:
+    """Op counts, ``ADD x1, QUANTIZE x2`` (by name), or ``none``: ops outside the delegate."""
+    return ", ".join(f"{op} x{n}" for op, n in sorted(ops.items())) or "none"

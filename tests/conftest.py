@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -72,6 +73,25 @@ def pretrained_tiny_model(tmp_path_factory, shared_weights) -> Path:
     assert main(["--data", "synthetic:24", "--image-size", "64", "--encoder-weights", str(shared_weights),
                  "--epochs", "2", "--batch-size", "8", "--out", str(out)]) == 0
     return out / "petseg.keras"
+
+
+def _tflite_logits(model, images: np.ndarray) -> np.ndarray:
+    """Float logits (N, S, S, C) of a petseg TFLiteModel, or of the .tflite at a path, one image at
+    a time as a device runs it."""
+    from petseg.runtime import TFLiteModel
+
+    model = model if isinstance(model, TFLiteModel) else TFLiteModel(model)
+    out = []
+    for image in images:
+        model.set_input(image)
+        model.invoke()
+        out.append(model.logits())
+    return np.stack(out)
+
+
+@pytest.fixture(scope="session")
+def tflite_logits():
+    return _tflite_logits
 
 
 def _tiny_tflite(shape_in=(1, 32, 32, 3), channels_out=3) -> bytes:

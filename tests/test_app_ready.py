@@ -36,27 +36,17 @@ def test_images() -> np.ndarray:
     return load_dataset("synthetic:24", 64, splits=("test",))["test"].images
 
 
-def _logits(path: Path, images: np.ndarray) -> np.ndarray:
-    model = TFLiteModel(path)
-    out = []
-    for image in images:
-        model.set_input(image)
-        model.invoke()
-        out.append(model.logits())
-    return np.stack(out)
-
-
 def _mediapipe():
     return pytest.importorskip("mediapipe", reason="no mediapipe wheel for this platform")
 
 
 @pytest.mark.parametrize("variant", ["fp32", "fp16", "int8"])
-def test_mediapipe_segments_each_export_as_is(exported, test_images, variant):
+def test_mediapipe_segments_each_export_as_is(exported, test_images, variant, tflite_logits):
     mp = _mediapipe()
     from mediapipe.tasks.python import BaseOptions, vision
 
     path = exported / f"petseg_{variant}.tflite"
-    ours = np.argmax(_logits(path, test_images), axis=-1)
+    ours = np.argmax(tflite_logits(path, test_images), axis=-1)
     options = vision.ImageSegmenterOptions(base_options=BaseOptions(model_asset_path=str(path)),
                                            output_category_mask=True, output_confidence_masks=True)
     with vision.ImageSegmenter.create_from_options(options) as segmenter:
@@ -217,7 +207,7 @@ def test_readme_app_snippets_run(exported, tmp_path, monkeypatch):
 
 
 @pytest.mark.shared
-def test_mediapipe_agrees_on_real_photos(pretrained_tiny_model, shared_data, tmp_path):
+def test_mediapipe_agrees_on_real_photos(pretrained_tiny_model, shared_data, tmp_path, tflite_logits):
     """30 real test photos of the 3-breed slice, at the model's input size, int8 and fp32."""
     mp = _mediapipe()
     from mediapipe.tasks.python import BaseOptions, vision
@@ -230,7 +220,7 @@ def test_mediapipe_agrees_on_real_photos(pretrained_tiny_model, shared_data, tmp
     photos = load_dataset(str(shared_data), 64, splits=("test",), limit=30)["test"].images
     for variant in ("fp32", "int8"):
         path = tmp_path / f"petseg_{variant}.tflite"
-        ours = np.argmax(_logits(path, photos), axis=-1)
+        ours = np.argmax(tflite_logits(path, photos), axis=-1)
         options = vision.ImageSegmenterOptions(base_options=BaseOptions(model_asset_path=str(path)),
                                                output_category_mask=True)
         with vision.ImageSegmenter.create_from_options(options) as segmenter:

@@ -93,7 +93,7 @@ def test_train_encoder_weights_that_are_a_photo(capsys, tmp_path, jpeg):
                               "--image-size", "64", "--out", tmp_path / "o"], "cannot load encoder weights")
 
 
-def test_train_out_is_a_file(capsys, tmp_path, jpeg):
+def test_train_out_is_a_file(capsys, jpeg):
     refused(capsys, "train", ["--data", "synthetic:4", *TRAIN, "--out", jpeg], "is an existing file")
 
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -218,3 +219,56 @@ def test_compare_exports_what_it_times(tmp_path, monkeypatch, capsys):
     assert cmd[:len(start)] == start and cmd[cmd.index("--model") + 1] == str(model)
     assert cmd[cmd.index("--quantize") + 1] == ",".join(compare.VARIANTS)
     assert cmd[cmd.index("--out") + 1] == str(tmp_path / "c") and "--verbose" in cmd
+
+
+def test_bench_and_pareto_tables_write_cells_alike():
+    # One owner (petseg.table) for the cell formats both tables print: ops, empty cells, Markdown.
+    from petseg.benchmark import pareto, report
+
+    ops = {"QUANTIZE": 2, "ADD": 1}
+    bench_row = {"variant": "int8", "threads": 1, "size_mb": 1.0, "miou": 0.7, "pixel_accuracy": 0.9,
+                 "miou_delta_points": None, "agreement": 0.99, "median_ms": 2.0, "p90_ms": 2.1,
+                 "speedup": None, "gmac_per_s": 10.0, "outside_delegate": ops}
+    pareto_row = {"size": "tiny", "variant": "int8", "decoder_filters": [128, 64], "train_seconds": 80,
+                  "val_miou": 0.7, "test_miou": 0.7, "miou_delta_points": None, "agreement": 0.99,
+                  "gmac_keras": 0.1, "gmac_graph": 0.1, "ms": {1: 1.0}, "x_seed": {1: 0.5},
+                  "outside_delegate": ops}
+    (bench,), (sizes,) = report.cells([bench_row]), pareto.cells([pareto_row])
+    for name, expected in (("outside delegate", "ADD x1, QUANTIZE x2"), ("ΔmIoU", "")):
+        assert bench[report.HEADERS.index(name)] == sizes[pareto.HEADERS.index(name)] == expected, name
+    assert report.cells([{**bench_row, "outside_delegate": {}}])[0][-2] == "none"
+
+
+def _bench_json(tmp_path, budgets: dict) -> Path:
+    """A petseg-bench report on tiny's fp32 and int8 (int8: 99.2 % agreement, -0.4 points), each
+    model with a description that records ``budgets[variant]`` (no description where it is absent)."""
+    from petseg.atomic import write_json
+
+    results = []
+    for variant, agreement, delta in (("fp32", 1.0, 0.0), ("int8", 0.992, -0.4)):
+        path = tmp_path / f"petseg_{variant}.tflite"
+        if variant in budgets:
+            verification = {"budget": budgets[variant]} if budgets[variant] else {}
+            write_json(path.with_suffix(".json"), {"schema": 1, "variant": variant, "image_size": 64,
+                                                   "size": "tiny", "verification": verification})
+        results.append({"model": str(path), "threads": 1, "median_ms": 1.0, "miou": 0.7, "gmacs": 0.1,
+                        "agreement": agreement, "miou_delta_points": delta, "outside_delegate": {}})
+    write_json(tmp_path / "bench.json", {"environment": {"cpu": "x", "runtime": "y"}, "results": results})
+    return tmp_path / "bench.json"
+
+
+@pytest.mark.parametrize("budget, goal, met", [
+    # The export's default budget: 0.4 points lost is over it.
+    ({"max_drop_points": 0.3, "min_agreement": 0.985}, "int8 agreement >= 98.5 %, mIoU loss <= 0.3", False),
+    # Exported with another budget: pareto holds the file to that one.
+    ({"max_drop_points": 0.5, "min_agreement": 0.99}, "int8 agreement >= 99 %, mIoU loss <= 0.5", True),
+    ({"max_drop_points": None, "min_agreement": 0.995}, "int8 agreement >= 99.5 %, any mIoU loss", False),
+    (None, "int8 within the budget it was exported with", False),  # a description without one
+])
+def test_pareto_holds_int8_to_the_budget_its_description_records(tmp_path, budget, goal, met):
+    from petseg.benchmark.pareto import goals, load, table_rows
+
+    (check,) = [c for c in goals(table_rows(load(_bench_json(tmp_path, {"fp32": None, "int8": budget}))[0]))
+                if "int8" in c["goal"]]
+    assert check["goal"].startswith(f"tiny: {goal}") and check["met"] is met, check
+    assert ("records no budget" in check["measured"]) is (budget is None)

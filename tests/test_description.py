@@ -23,7 +23,7 @@ def test_a_description_survives_its_json_round_trip(tmp_path):
     assert from_json(data, "x") == d
 
 
-def test_files_written_before_the_schema_still_read(tmp_path):
+def test_files_written_before_the_schema_still_read():
     # What petseg 0.1 wrote beside an export and beside a trained model (abridged, same keys).
     export = {"model": "petseg_int8.tflite", "variant": "int8", "classes": ["pet", "background", "border"],
               "image_size": 64, "input": {"mean": [0.0] * 3, "std": [1.0] * 3, "dtype": "uint8"},

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from petseg.predict import describe, main
+from petseg.predict import main, mask_summary
 
 
-def test_describe_reports_box_and_share():
+def test_mask_summary_reports_box_and_share():
     classes = np.ones((10, 20), np.uint8)
     classes[2:5, 3:9] = 0
     classes[5, 3:9] = 2
-    result = describe(classes)
+    result = mask_summary(classes)
     assert result["bbox"] == [3, 2, 9, 6]
     assert result["pet_share"] == np.mean(classes != 1)
-    assert describe(np.ones((4, 4), np.uint8))["bbox"] is None
+    assert mask_summary(np.ones((4, 4), np.uint8))["bbox"] is None
 
 
 def test_predict_with_the_keras_model(learned_model, tmp_path, capsys):

@@ -86,6 +86,32 @@ def test_each_size_has_its_own_recipe_and_flags_still_win():
     assert "seed 22" in build_parser().format_help()
 
 
+def test_every_block_kind_sizes_names_is_built_by_the_model():
+    # The kinds are written once, in sizes.py (Keras-free); model.py has a builder for each.
+    from petseg.train.model import BLOCK_BUILDERS
+    from petseg.train.sizes import BLOCKS
+
+    assert list(BLOCK_BUILDERS) == list(BLOCKS)
+    features = np.zeros((1, 4, 4, 16), np.float32)
+    for kind, build in BLOCK_BUILDERS.items():
+        block = build(8, name=f"up_{kind}")
+        assert block.name == f"up_{kind}" and block(features).shape == (1, 8, 8, 8), kind
+
+
+@pytest.mark.parametrize("weights", ["none", "pretrained"])
+def test_recipe_and_model_default_the_encoders_batch_norms_alike(weights, request):
+    from petseg.train.recipe import Recipe, default_train_encoder_bn
+
+    if weights == "pretrained":
+        weights = str(request.getfixturevalue("shared_weights"))
+    trains = default_train_encoder_bn(weights)
+    assert trains is (weights == "none")  # they train exactly when there are no pretrained weights
+    assert Recipe(encoder_weights=weights).train_encoder_bn is trains
+    encoder = build_unet(64, weights).get_layer("encoder")
+    assert {layer.trainable for layer in encoder.layers
+            if isinstance(layer, keras.layers.BatchNormalization)} == {trains}
+
+
 @pytest.fixture(scope="module")
 def sized(tmp_path_factory) -> dict:
     """small and tiny trained briefly on synthetic pets, each exported to fp32 and int8."""
@@ -115,7 +141,7 @@ def test_training_records_the_size_and_its_decoder(sized):
 
 
 @pytest.mark.slow  # two sizes trained and exported (module fixture, ~50 s)
-def test_every_size_exports_verified_and_on_xnnpack(sized):
+def test_every_size_exports_verified_and_on_xnnpack(sized, tflite_logits):
     from petseg.dataset import load_dataset
     from petseg.export.trained_model import load_keras_model
     from petseg.runtime import TFLiteModel
@@ -129,11 +155,7 @@ def test_every_size_exports_verified_and_on_xnnpack(sized):
             model = TFLiteModel(out / f"petseg_{variant}.tflite")
             # Every op inside XNNPACK, int8's float <-> int8 conversions at its ends included.
             assert model.outside_delegate() == {}
-        fp32 = TFLiteModel(out / "petseg_fp32.tflite")
-        for image, expected in zip(images, keras_logits):
-            fp32.set_input(image)
-            fp32.invoke()
-            np.testing.assert_allclose(fp32.logits(), expected, atol=1e-3)
+        np.testing.assert_allclose(tflite_logits(out / "petseg_fp32.tflite", images), keras_logits, atol=1e-3)
 
 
 def _with_batch_norm_statistics(model: keras.Model) -> keras.Model:

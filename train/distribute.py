@@ -20,8 +20,9 @@ class Distribution:
     workers: int = 1
     task: int = 0
 
-    def record(self) -> dict | None:
-        """What the metadata says about it (None when training ran on one device)."""
+    def strategy_details(self) -> dict | None:
+        """The strategy, replicas and workers, as the trained model's description records them (None
+        when training ran on one device)."""
         if self.strategy is tf.distribute.get_strategy() and self.workers == 1:
             return None
         name = type(self.strategy).__name__.lstrip("_")

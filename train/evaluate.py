@@ -5,9 +5,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from petseg.dataset import Split
 from petseg.labels import class_ids
 from petseg.metrics import confusion, scores
+from petseg.split import Split
 
 
 def predict_classes(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:

@@ -10,12 +10,12 @@ from keras import layers
 from petseg.errors import PetsegError
 from petseg.labels import NUM_CLASSES
 
-from .sizes import DEFAULT_SIZE, Size, get_size
+from .recipe import default_train_encoder_bn
+from .sizes import BLOCKS, DEFAULT_SIZE, Size, get_size
 
 # Encoder activations the decoder reuses, from fine (64x64 at 128 input) to coarse (4x4).
 SKIP_LAYERS = ("block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu",
                "block_13_expand_relu", "block_16_project")
-DECODER_FILTERS = get_size("seed").decoder_filters
 ENCODER_NAME = "encoder"
 SCALING_NAME = "to_minus1_1"  # the layer that maps 0..255 pixels to [-1, 1]
 
@@ -52,8 +52,9 @@ def _load_encoder_weights(base: keras.Model, path: Path) -> None:
                           "weights file for MobileNetV2(alpha=1.0, include_top=False)") from exc
 
 
-def upsample(filters: int, name: str, bn_momentum: float = 0.9) -> keras.Sequential:
-    """Double the resolution: transposed conv (no bias, batch norm follows), batch norm, ReLU."""
+def transpose_block(filters: int, name: str, bn_momentum: float = 0.9) -> keras.Sequential:
+    """The ``transpose`` decoder block, doubling the resolution: transposed conv (no bias, batch norm
+    follows), batch norm, ReLU."""
     return keras.Sequential([
         layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=False,
                                kernel_initializer=keras.initializers.RandomNormal(0.0, 0.02)),
@@ -68,13 +69,15 @@ def _pointwise_up(filters: int, bn_momentum: float) -> list[layers.Layer]:
             layers.ReLU(), layers.UpSampling2D(2, interpolation="bilinear")]
 
 
-def bilinear_upsample(filters: int, name: str, bn_momentum: float = 0.9) -> keras.Sequential:
-    """Double the resolution cheaply: 1x1 conv, batch norm, ReLU, bilinear x2 (sizes.py says why)."""
+def bilinear_block(filters: int, name: str, bn_momentum: float = 0.9) -> keras.Sequential:
+    """The ``bilinear`` decoder block, doubling the resolution cheaply: 1x1 conv, batch norm, ReLU,
+    bilinear x2 (sizes.py says why)."""
     return keras.Sequential(_pointwise_up(filters, bn_momentum), name=name)
 
 
-def separable_upsample(filters: int, name: str, bn_momentum: float = 0.9) -> keras.Sequential:
-    """bilinear_upsample after a 3x3 depthwise conv, batch norm and ReLU: some spatial context."""
+def separable_block(filters: int, name: str, bn_momentum: float = 0.9) -> keras.Sequential:
+    """The ``separable`` decoder block: bilinear_block's layers after a 3x3 depthwise conv, batch norm
+    and ReLU (some spatial context)."""
     return keras.Sequential([
         layers.DepthwiseConv2D(3, padding="same", use_bias=False),
         layers.BatchNormalization(momentum=bn_momentum),
@@ -83,7 +86,10 @@ def separable_upsample(filters: int, name: str, bn_momentum: float = 0.9) -> ker
     ], name=name)
 
 
-BLOCKS = {"transpose": upsample, "bilinear": bilinear_upsample, "separable": separable_upsample}
+# The builder of each block kind sizes.BLOCKS names (sizes.py stays free of Keras, so that the CLIs
+# check a size before TensorFlow loads): kind "x" is built by x_block, and a kind without one fails
+# here, on import.
+BLOCK_BUILDERS = {kind: globals()[f"{kind}_block"] for kind in BLOCKS}
 
 
 def build_unet(image_size: int = 128, encoder_weights: str = "imagenet", fine_tune: bool = False,
@@ -107,7 +113,7 @@ def build_unet(image_size: int = 128, encoder_weights: str = "imagenet", fine_tu
     encoder = build_encoder(encoder_size, encoder_weights)
     encoder.trainable = fine_tune
     if train_encoder_bn is None:
-        train_encoder_bn = encoder_weights == "none"
+        train_encoder_bn = default_train_encoder_bn(encoder_weights)
     for layer in encoder.layers:
         if isinstance(layer, layers.BatchNormalization):
             layer.trainable = train_encoder_bn
@@ -115,7 +121,7 @@ def build_unet(image_size: int = 128, encoder_weights: str = "imagenet", fine_tu
                 layer.momentum = bn_momentum
     *skips, x = encoder(x)
     for kind, filters, skip in zip(spec.blocks, spec.decoder_filters, reversed(skips)):
-        x = BLOCKS[kind](filters, name=f"up_{filters}", bn_momentum=bn_momentum)(x)
+        x = BLOCK_BUILDERS[kind](filters, name=f"up_{filters}", bn_momentum=bn_momentum)(x)
         x = layers.Concatenate(name=f"skip_{filters}")([x, skip])
     name = "petseg_unet" if spec.name == "seed" else f"petseg_unet_{spec.name}"
     return keras.Model(inputs, _head(x, spec, image_size), name=name)

@@ -6,7 +6,7 @@ import os
 
 import tensorflow as tf
 
-from petseg.dataset import Split
+from petseg.split import Split
 
 # Class ids leave the pipeline as int32, not uint8: under MultiWorkerMirroredStrategy Keras reduces a
 # batch across workers to build the model, and the cross-worker collectives carry no uint8.

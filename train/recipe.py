@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def default_train_encoder_bn(encoder_weights: str) -> bool:
+    """Whether the encoder's batch norms train when nothing says: exactly when there are no
+    pretrained weights (``--encoder-weights none``), see Recipe.train_encoder_bn."""
+    return encoder_weights == "none"
+
+
 @dataclass
 class Recipe:
     """Everything that decides the trained weights besides the data."""
@@ -21,7 +27,7 @@ class Recipe:
     encoder_weights: str = "imagenet"
     # The encoder's batch norms keep their pretrained statistics (batches of a few hundred pets are
     # too small to re-estimate ImageNet's); from scratch they start at mean 0, variance 1 and must
-    # learn the data's. None: trained exactly when there are no pretrained weights.
+    # learn the data's. None: default_train_encoder_bn's answer.
     train_encoder_bn: bool | None = None
     # Momentum of every batch norm that trains. Keras' 0.99 (MobileNetV2's 0.999) leaves the moving
     # statistics used at inference far behind the weights when an epoch is a handful of steps. None:
@@ -32,7 +38,7 @@ class Recipe:
 
     def __post_init__(self) -> None:
         if self.train_encoder_bn is None:
-            self.train_encoder_bn = self.encoder_weights == "none"
+            self.train_encoder_bn = default_train_encoder_bn(self.encoder_weights)
         if self.bn_momentum is None:
             self.bn_momentum = 0.7 if self.train_encoder_bn else 0.9
 
@@ -50,7 +56,7 @@ SIZE_RECIPES: dict[str, dict] = {
 
 
 def size_defaults(field: str) -> str:
-    """'seed 22, small 30, ...': each size's default for ``field``, for --help."""
+    """Each size's default for ``field``, for --help: ``<size> <value>`` per size, comma-separated."""
     return ", ".join(f"{size} {values.get(field, getattr(Recipe, field))}"
                      for size, values in SIZE_RECIPES.items())
 

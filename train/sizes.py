@@ -62,7 +62,7 @@ class Size:
                           f"{side} px at --image-size {image_size}, which must be a multiple of 32; use "
                           f"an image size that is a multiple of {round(32 / self.encoder_scale)}")
 
-    def record(self) -> dict:
+    def architecture_details(self) -> dict:
         """What the trained model's description adds about its architecture to ``size`` and
         ``decoder_filters`` (typed fields of petseg.description.Description)."""
         return {"decoder_blocks": list(self.blocks), "head": self.head, "encoder_scale": self.encoder_scale}

@@ -61,7 +61,7 @@ def train(data: Dataset, recipe: Recipe, out: Path, resume: bool = False,
         best = keras.saving.load_model(ckpt_dir / checkpoint.state["best"], compile=False)
         metrics = {split: evaluate(best, data[split]) for split in ("val", "test")}
         _write_artifacts(out, best, data, recipe, checkpoint.state, metrics, seconds, val_fraction,
-                         _distribution_record(distribution, pads))
+                         _distribution_details(distribution, pads))
     return metrics
 
 
@@ -72,16 +72,16 @@ def _loss_scale(data: Dataset, pads: dict[str, int]) -> dict[str, float]:
             for key, split in (("loss", "train"), ("val_loss", "val")) if pads[split]}
 
 
-def _distribution_record(distribution: Distribution, pads: dict[str, int]) -> dict | None:
-    record = distribution.record()
-    if record is not None and any(pads.values()):
-        record["partial_batches"] = {
+def _distribution_details(distribution: Distribution, pads: dict[str, int]) -> dict | None:
+    details = distribution.strategy_details()
+    if details is not None and any(pads.values()):
+        details["partial_batches"] = {
             "padded": pads, "weight": 0.0,
             "how": "the last batch of each split filled with blank images of weight 0, so that it "
                    "splits evenly between replicas: the blanks add no gradient (that batch's real "
                    "images weigh as in a full batch) and count in no metric; the logged losses are "
                    "rescaled to the real images' mean"}
-    return record
+    return details
 
 
 @contextlib.contextmanager
@@ -154,7 +154,7 @@ def _write_artifacts(out: Path, model: keras.Model, data: Dataset, recipe: Recip
         details={
             "model": MODEL_FILE,
             "output": {"kind": "logits", "classes": len(CLASSES)},
-            **size.record(),  # decoder blocks, head, encoder scale
+            **size.architecture_details(),  # decoder blocks, head, encoder scale
             "gmac_per_image": round(keras_macs(model) / 1e9, 4),  # the Keras graph's; exports differ
             "data": {"counts": data.counts(), "skipped": dict(data.skipped)},
             "recipe": asdict(recipe),
