@@ -23,7 +23,7 @@ import numpy as np
 from petseg import atomic
 from petseg.dataset import load_dataset
 from petseg.errors import PetsegError
-from petseg.modelfile import check_model_path, read_description, variant_file, variant_of_file
+from petseg.modelfile import check_model_path, read_description, variant_file, variant_of
 from petseg.quiet import VERBOSE_HELP, quiet_cli
 from petseg.table import format_table
 
@@ -118,7 +118,7 @@ def _row(path: Path, variant: str, run: dict, reference: np.ndarray) -> dict:
 
 def _variant(path: Path) -> str:
     description = read_description(path)
-    return description.variant if description else variant_of_file(path)
+    return variant_of(path, description)
 
 
 def table(results: list[dict]) -> str:

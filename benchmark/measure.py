@@ -15,7 +15,7 @@ import numpy as np
 
 from petseg.child import run_module
 from petseg.description import Description
-from petseg.modelfile import read_description, variant_of_file
+from petseg.modelfile import read_description, variant_of
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Measurement:
 
     @property
     def variant(self) -> str:
-        return self.description.variant if self.description else variant_of_file(self.path)
+        return variant_of(self.path, self.description)
 
 
 def run_worker(path: Path, threads: int, warmup: int, runs: int, min_seconds: float,

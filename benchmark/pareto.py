@@ -18,7 +18,7 @@ from pathlib import Path
 from petseg import atomic
 from petseg.description import Description
 from petseg.errors import PetsegError
-from petseg.modelfile import TRAINED_MODEL, read_description, variant_of_file
+from petseg.modelfile import TRAINED_MODEL, read_description, variant_of
 from petseg.quiet import quiet_cli
 from petseg.table import format_ops, format_table, format_value, markdown_table
 
@@ -45,7 +45,7 @@ def load(bench_json: Path) -> tuple[list[dict], dict]:
     for r in results:
         path = Path(r["model"])
         description = read_description(path)
-        records.append({**r, "variant": description.variant if description else variant_of_file(path),
+        records.append({**r, "variant": variant_of(path, description),
                         "size": description.size if description else "seed",
                         "training": _training(path, description), "budget": _budget(description)})
     if not records:

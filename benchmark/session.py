@@ -12,7 +12,7 @@ from petseg.dataset import load_dataset
 from petseg.described import check_described
 from petseg.errors import PetsegError
 from petseg.metrics import agreement, confusion, scores
-from petseg.modelfile import check_model_path, read_description, sidecar, variant_file, variant_of_file
+from petseg.modelfile import check_model_path, read_description, sidecar, variant_file, variant_of
 from petseg.models import describe_io
 from petseg.split import Split
 
@@ -79,7 +79,7 @@ class BenchSession:
     @staticmethod
     def _variant(path: Path) -> str:
         description = read_description(path)
-        return description.variant if description else variant_of_file(path)
+        return variant_of(path, description)
 
     def _data_source(self) -> str | None:
         if self.args.data:

@@ -99,6 +99,11 @@ def variant_of_file(path: Path) -> str:
     return Path(path).stem.removeprefix(PREFIX)
 
 
+def variant_of(path: Path, description: Description | None) -> str:
+    """The variant a model is: what its ``description`` says, else what its file is named for."""
+    return description.variant if description else variant_of_file(path)
+
+
 # What to do about a missing model, by the kind of file that was asked for.
 _MISSING = {".keras": "train one with petseg-train (or make model), or pass --model",
             ".onnx": "pass an exported .onnx model",

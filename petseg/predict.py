@@ -22,7 +22,7 @@ from .compiled import ARITHMETIC, choose_backend
 from .dataset import load_rgb, resize_image
 from .errors import PetsegError
 from .labels import CLASSES, PALETTE
-from .modelfile import read_description, variant_of_file
+from .modelfile import read_description, variant_of
 from .models import open_model
 from .overlay import blend
 from .quiet import VERBOSE_HELP, quiet_cli
@@ -87,7 +87,7 @@ def open_for(path: Path, accelerator: str, arithmetic: str):
 
 def read_variant(path: Path) -> str:
     description = read_description(path)
-    return description.variant if description else variant_of_file(path)
+    return variant_of(path, description)
 
 
 def build_parser() -> argparse.ArgumentParser:
