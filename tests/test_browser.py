@@ -39,12 +39,16 @@ def exports(browser, tmp_path_factory) -> Path:
     At 64x64 MediaPipe web's GPU delegate refuses the seed's float exports ("Used ::B, but this
     tensor don't have Batch dimension"); at 128 it runs them: the check runs what apps get.
     """
+    return _trained_exports(tmp_path_factory.mktemp("browser_model"), "seed")
+
+
+def _trained_exports(out: Path, size: str) -> Path:
     from petseg.export.cli import main as export
     from petseg.train.cli import main as train
 
-    out = tmp_path_factory.mktemp("browser_model")
-    assert train(["--data", "synthetic:24", "--image-size", "128", "--encoder-weights", "none",
-                  "--epochs", "4", "--batch-size", "4", "--learning-rate", "3e-3", "--out", str(out)]) == 0
+    assert train(["--size", size, "--data", "synthetic:24", "--image-size", "128", "--encoder-weights",
+                  "none", "--epochs", "4", "--batch-size", "4", "--learning-rate", "3e-3",
+                  "--out", str(out)]) == 0
     assert export(["--model", str(out / "petseg.keras"), "--quantize", ",".join(VARIANTS),
                    "--calibration-samples", "8", "--verify-images", "4", "--max-drop", "off"]) == 0
     return out
@@ -99,6 +103,26 @@ def test_the_check_prints_one_row_per_run(checked):
     gpu = [r for r in rows if r["runtime"] == "litert-python"]
     assert len(gpu) in (0, len(VARIANTS))  # LiteRT's GPU accelerator where a Vulkan device is
     assert all(r["ok"] and r["agreement"] >= _floor(r["variant"], "gpu") for r in gpu)
+
+
+@pytest.fixture(scope="module")
+def small_exports(browser, tmp_path_factory) -> Path:
+    """The small size's decoder (depthwise and 1x1 blocks, bilinear upsampling), trained as briefly."""
+    return _trained_exports(tmp_path_factory.mktemp("browser_small"), "small")
+
+
+def test_the_small_size_runs_on_every_client(small_exports):
+    """Every size must run where the seed runs (issue 21); small's blocks are ops the seed lacks."""
+    from petseg.benchmark.browser import main as check
+
+    out = small_exports / "b.json"
+    check([str(small_exports), "--images", "2", "--json", str(out)])
+    rows = json.loads(out.read_text())["results"]
+    assert {(r["variant"], r["runtime"], r["delegate"]) for r in rows if r["runtime"] != "litert-python"} \
+        == {(v, c.runtime, c.delegate) for v in VARIANTS for c in CLIENTS}
+    failed = [f"{r['variant']} {r['runtime']} {r['delegate']}: {r['error'] or round(100 * r['agreement'], 2)}"
+              for r in rows if not r["ok"] or r["agreement"] < _floor(r["variant"], r["delegate"])]
+    assert not failed, failed
 
 
 def test_masks_come_back_per_image_and_pixel(exports):
