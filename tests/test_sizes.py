@@ -98,6 +98,18 @@ def test_every_block_kind_sizes_names_is_built_by_the_model():
         assert block.name == f"up_{kind}" and block(features).shape == (1, 8, 8, 8), kind
 
 
+def test_every_head_sizes_names_is_built_by_the_model(monkeypatch):
+    # The heads are written once too, in sizes.HEADS; the model builds each, logits at the image size.
+    from petseg.train.sizes import HEADS, SIZES, Size
+
+    for head in HEADS:
+        size = Size(f"head-{head}", (64, 32, 16, 8), "bilinear", head)
+        monkeypatch.setitem(SIZES, size.name, size)
+        model = build_unet(64, "none", size=size.name)
+        assert model.output_shape == (None, 64, 64, 3), head
+        assert model.get_layer("logits") is model.layers[-1], head
+
+
 @pytest.mark.parametrize("weights", ["none", "pretrained"])
 def test_recipe_and_model_default_the_encoders_batch_norms_alike(weights, request):
     from petseg.train.recipe import Recipe, default_train_encoder_bn

@@ -160,7 +160,7 @@ def digest(logits: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(logits, np.float32).tobytes()).hexdigest()
 
 
-def record(figures: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def golden_arrays(figures: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """What the golden file keeps per export: the logits' digest (bit-exact on the recording CPU),
     and for other CPUs the class ids and every 4th pixel's logits."""
     kept = {"cpu": np.array(cpu())}
@@ -177,4 +177,4 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         model = seeded_model(Path(tmp) / "seeded.keras")
         figures = export_all(model, Path(tmp))
-    np.savez_compressed(sys.argv[1], **record(figures))
+    np.savez_compressed(sys.argv[1], **golden_arrays(figures))

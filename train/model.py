@@ -133,9 +133,11 @@ def _head(x: keras.KerasTensor, spec: Size, image_size: int) -> keras.KerasTenso
         resize = x.shape[1] * 2 != image_size
         x = layers.Conv2DTranspose(NUM_CLASSES, 3, strides=2, padding="same",
                                    name="head" if resize else "logits")(x)
-    else:
+    elif spec.head == "bilinear":
         resize = True
         x = layers.Conv2D(NUM_CLASSES, 1, name="head")(x)
+    else:  # sizes.HEADS names the heads; a name added there needs its branch here
+        raise ValueError(f"no head builder for {spec.head!r} (sizes.HEADS)")
     if not resize:
         return x
     # Logits are smooth at this scale (DeepLab resizes them 4x): bilinear is enough, and cheap.
