@@ -54,7 +54,12 @@ def run_export(job: ExportJob) -> int:
     if not source:
         raise PetsegError(f"no dataset recorded beside {job.model_path}; pass --data for calibration "
                           "and verification images")
-    atomic.ensure_dir(job.out)
+    with atomic.output_dir(job.out):
+        return _export_into(job, model, trained, source)
+
+
+def _export_into(job: ExportJob, model: keras.Model, trained: Description, source: str) -> int:
+    """run_export once the output directory exists (it is removed again if this fails first)."""
     data = load_dataset(source, model.input_shape[1], seed=trained.seed, val_fraction=trained.val_fraction,
                         splits=("train", "val"))
     print(data.summary())

@@ -29,6 +29,21 @@ def ensure_dir(path: Path) -> Path:
 
 
 @contextlib.contextmanager
+def output_dir(path: Path) -> Iterator[Path]:
+    """``ensure_dir(path)`` for a run that may fail: the folders it had to create are removed again
+    if the run raises before writing anything into them, so a refused run leaves no trace."""
+    path = Path(path)
+    created = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
+    try:
+        yield ensure_dir(path)
+    except BaseException:
+        for folder in created:
+            with contextlib.suppress(OSError):  # not empty (something was written) or gone: keep it
+                folder.rmdir()
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(dest: Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; rename it over ``dest`` only on success.
 

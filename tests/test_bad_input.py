@@ -178,8 +178,14 @@ def test_export_zero_calibration_samples(capsys, tiny_model):
 
 def test_export_calibration_set_without_images(capsys, tiny_model, official_dir, tmp_path):
     (official_dir / "annotations" / "trainval.txt").write_text("Ghost 1 1 1\n")
-    refused(capsys, "export", ["--model", tiny_model, "--data", official_dir, "--out", tmp_path / "x"],
-            "no usable examples in the train split")
+    refused(capsys, "export", ["--model", tiny_model, "--data", official_dir, "--out", tmp_path / "x" / "y"],
+            "no usable examples in the train split", watch=tmp_path)  # nor the folders --out named
+
+
+def test_export_keep_float_naming_no_layer(capsys, tiny_model, tmp_path):
+    refused(capsys, "export", ["--model", tiny_model, "--quantize", "int8", "--keep-float", "nosuchlayer",
+                               "--calibration-samples", "4", "--verify-images", "2", "--out", tmp_path / "x"],
+            "--keep-float nosuchlayer: no quantised tensor has that in its name", watch=tmp_path)
 
 
 def test_export_out_is_a_file(capsys, tiny_model, jpeg):
