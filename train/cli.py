@@ -30,6 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", default=DEFAULT_SIZE, metavar="{" + ",".join(SIZES) + "}",
                    help="model size: seed is the tutorial's U-Net; small and tiny keep its encoder with "
                         "cheaper decoders (README, 'Model sizes')")
+    p.add_argument("--encoder-width", type=float, default=argparse.SUPPRESS,
+                   help="MobileNetV2 width (alpha) of the encoder: 1.0, 0.75, 0.5 or 0.35; the thinner ones "
+                        "keep the pretrained alpha-1.0 encoder's most important channels (default: the "
+                        "size's own, " + ", ".join(f"{s.name} {s.encoder_width:g}" for s in SIZES.values())
+                        + ")")
+    p.add_argument("--reconstruction-epochs", type=int, default=d.reconstruction_epochs,
+                   help="with --encoder-width below 1 and pretrained weights: epochs the pruned encoder "
+                        "spends learning back the alpha-1.0 encoder's activations before the U-Net trains")
     p.add_argument("--encoder-weights", default=d.encoder_weights,
                    help="'imagenet' (download), 'none', or PATH to a MobileNetV2 no-top .weights.h5")
     p.add_argument("--fine-tune", action=argparse.BooleanOptionalAction, default=d.fine_tune,
@@ -70,6 +78,8 @@ def _check(args: argparse.Namespace) -> None:
         raise PetsegError(f"--val-fraction {args.val_fraction} must lie between 0 and 1, e.g. 0.1")
     if args.bn_momentum is not None and not 0 <= args.bn_momentum < 1:
         raise PetsegError(f"--bn-momentum {args.bn_momentum} must lie in [0, 1), e.g. 0.9")
+    if args.reconstruction_epochs < 0:
+        raise PetsegError(f"--reconstruction-epochs {args.reconstruction_epochs} must be 0 or more")
     if args.max_zoom < 1:
         raise PetsegError(f"--max-zoom {args.max_zoom} must be at least 1")
     if args.resume and args.distribute == "multiworker":
@@ -78,6 +88,7 @@ def _check(args: argparse.Namespace) -> None:
     from .sizes import get_size
 
     get_size(args.size).encoder_size(args.image_size)  # an unknown size, or one that does not fit
+    get_size(args.size).with_encoder_width(args.encoder_width)
     weights = args.encoder_weights
     if weights not in ("imagenet", "none") and not Path(weights).is_file():
         raise PetsegError(f"--encoder-weights {weights}: no such file; pass 'imagenet', 'none' "
@@ -86,7 +97,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("epochs", "batch_size", "learning_rate"):  # unset: the size's own (per_size above)
+    for name in ("epochs", "batch_size", "learning_rate", "encoder_width"):  # unset: the size's own
         vars(args).setdefault(name, None)
     _check(args)
     from petseg.dataset import load_dataset
@@ -103,9 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.distribute != "none":
         print(f"{type(distribution.strategy).__name__.lstrip('_')} over "
               f"{distribution.strategy.num_replicas_in_sync} replicas")
-    recipe = recipe_for(args.size, epochs=args.epochs, batch_size=args.batch_size,
-                        learning_rate=args.learning_rate, fine_tune=args.fine_tune, max_zoom=args.max_zoom,
-                        seed=args.seed, encoder_weights=args.encoder_weights, bn_momentum=args.bn_momentum)
+    recipe = recipe_for(args.size, encoder_width=args.encoder_width, epochs=args.epochs,
+                        batch_size=args.batch_size, learning_rate=args.learning_rate,
+                        fine_tune=args.fine_tune, max_zoom=args.max_zoom, seed=args.seed,
+                        encoder_weights=args.encoder_weights, bn_momentum=args.bn_momentum,
+                        reconstruction_epochs=args.reconstruction_epochs)
     check_batch_size(distribution, recipe.batch_size)
     metrics = train(data, recipe, args.out, resume=args.resume, distribution=distribution,
                     val_fraction=args.val_fraction)

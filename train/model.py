@@ -18,27 +18,46 @@ SKIP_LAYERS = ("block_1_expand_relu", "block_3_expand_relu", "block_6_expand_rel
                "block_13_expand_relu", "block_16_project")
 ENCODER_NAME = "encoder"
 SCALING_NAME = "to_minus1_1"  # the layer that maps 0..255 pixels to [-1, 1]
+ENCODER_INPUT_NAME = "encoder_input"  # the resize to the encoder's side, where a size has one
 
 
-def build_encoder(image_size: int, weights: str = "imagenet") -> keras.Model:
-    """MobileNetV2 (alpha 1.0) cut at the skip layers.
+def build_encoder(image_size: int, weights: str = "imagenet", width: float = 1.0) -> keras.Model:
+    """MobileNetV2 at ``width`` (alpha) cut at the skip layers.
 
     ``weights`` is ``imagenet`` (Keras downloads them), ``none`` (random) or the
-    path of a Keras weights file for ``MobileNetV2(include_top=False)``.
+    path of a Keras weights file for ``MobileNetV2(include_top=False)``, alpha 1.0. A thinner
+    encoder with weights keeps the pretrained alpha-1.0 network's most important channels
+    (prune.py); its batch-norm statistics then need re-estimating (recalibrate.py).
     """
+    if weights == "none":
+        base = keras.applications.MobileNetV2(input_shape=(image_size, image_size, 3), include_top=False,
+                                              weights=None, alpha=width)
+    else:
+        base = pretrained_mobilenet_v2(image_size, weights)
+        if width != 1.0:
+            from .prune import thinned_mobilenet_v2
+
+            base = thinned_mobilenet_v2(base, width)
+    return encoder_of(base)
+
+
+def encoder_of(base: keras.Model) -> keras.Model:
+    """A MobileNetV2 cut at the skip layers: the encoder, which returns its taps as a list."""
+    return keras.Model(base.input, [base.get_layer(name).output for name in SKIP_LAYERS], name=ENCODER_NAME)
+
+
+def pretrained_mobilenet_v2(image_size: int, weights: str) -> keras.Model:
+    """The whole alpha-1.0 MobileNetV2 (no top) with ``weights``: 'imagenet' or a weights file."""
     shape = (image_size, image_size, 3)
     if weights == "imagenet":
         try:
-            base = keras.applications.MobileNetV2(input_shape=shape, include_top=False, weights="imagenet")
+            return keras.applications.MobileNetV2(input_shape=shape, include_top=False, weights="imagenet")
         except Exception as exc:  # download failures come as several exception types
             raise PetsegError("cannot download the ImageNet weights for MobileNetV2 (offline?); pass "
                               "--encoder-weights PATH to a local .weights.h5 file, or 'none'") from exc
-    else:
-        base = keras.applications.MobileNetV2(input_shape=shape, include_top=False, weights=None)
-        if weights != "none":
-            _load_encoder_weights(base, Path(weights))
-    taps = [base.get_layer(name).output for name in SKIP_LAYERS]
-    return keras.Model(base.input, taps, name=ENCODER_NAME)
+    base = keras.applications.MobileNetV2(input_shape=shape, include_top=False, weights=None)
+    _load_encoder_weights(base, Path(weights))
+    return base
 
 
 def _load_encoder_weights(base: keras.Model, path: Path) -> None:
@@ -94,23 +113,24 @@ BLOCK_BUILDERS = {kind: globals()[f"{kind}_block"] for kind in BLOCKS}
 
 def build_unet(image_size: int = 128, encoder_weights: str = "imagenet", fine_tune: bool = False,
                train_encoder_bn: bool | None = None, bn_momentum: float = 0.9,
-               size: str = DEFAULT_SIZE) -> keras.Model:
+               size: str = DEFAULT_SIZE, encoder_width: float | None = None) -> keras.Model:
     """The segmentation model; it takes raw 0..255 RGB and returns per-pixel logits.
 
     Scaling to [-1, 1] happens inside the model, as MobileNetV2's ImageNet
     weights expect, so exported models take camera bytes directly. The encoder's
     batch norms train when ``train_encoder_bn`` (default: without pretrained weights),
     see Recipe. ``size`` picks the decoder (sizes.py); ``seed`` is the tutorial's U-Net.
+    ``encoder_width`` replaces the size's own encoder width (sizes.ENCODER_WIDTHS).
     """
-    spec = get_size(size)
+    spec = get_size(size).with_encoder_width(encoder_width)
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = layers.Rescaling(1 / 127.5, offset=-1.0, name=SCALING_NAME)(inputs)
     encoder_size = spec.encoder_size(image_size)
     if encoder_size != image_size:
         # An exact 2x2 average at scale 0.5 (half-pixel centres), and unlike AVERAGE_POOL_2D
         # XNNPACK runs it in int8.
-        x = layers.Resizing(encoder_size, encoder_size, interpolation="bilinear", name="encoder_input")(x)
-    encoder = build_encoder(encoder_size, encoder_weights)
+        x = layers.Resizing(encoder_size, encoder_size, interpolation="bilinear", name=ENCODER_INPUT_NAME)(x)
+    encoder = build_encoder(encoder_size, encoder_weights, spec.encoder_width)
     encoder.trainable = fine_tune
     if train_encoder_bn is None:
         train_encoder_bn = default_train_encoder_bn(encoder_weights)

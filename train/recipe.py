@@ -18,6 +18,11 @@ class Recipe:
     # The model size (sizes.py). The defaults below are the seed size's; recipe_for() gives each
     # size its own.
     size: str = "seed"
+    # The encoder's width (train/sizes.ENCODER_WIDTHS); None: the size's own.
+    encoder_width: float | None = None
+    # Epochs a pruned pretrained encoder spends learning back its taps before the U-Net trains
+    # (train/reconstruct.py); 0: pruned and re-estimated only.
+    reconstruction_epochs: int = 20
     epochs: int = 22
     batch_size: int = 64
     learning_rate: float = 1e-3

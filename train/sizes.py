@@ -6,7 +6,7 @@ A size fixes the architecture only; its training recipe is in recipe.py. The mea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from petseg.errors import PetsegError
 
@@ -21,6 +21,9 @@ BLOCKS = ("transpose", "bilinear", "separable")
 # Logits heads: a 3x3 stride-2 transposed conv to the three classes, or a 1x1 conv at the last
 # decoder resolution whose logits are resized bilinearly to the image.
 HEADS = ("transpose", "bilinear")
+# Encoder widths (MobileNetV2's alpha): 1.0 is the pretrained network; the thinner ones are pruned
+# from it (prune.py), as Keras' own alpha-0.35..0.75 weights need a download.
+ENCODER_WIDTHS = (1.0, 0.75, 0.5, 0.35)
 
 
 @dataclass(frozen=True)
@@ -34,13 +37,15 @@ class Size:
     # The encoder sees the image resized to this fraction of its side (1 = as is); its cost falls
     # with the square. Output and labels stay at the full image size.
     encoder_scale: float = 1.0
+    # The encoder's channel width, one of ENCODER_WIDTHS (MobileNetV2's alpha).
+    encoder_width: float = 1.0
 
     def __post_init__(self) -> None:
         # A wrong size definition is a programming error, not bad user input: fail at import.
         # Four blocks, one per skip: the encoder has five taps and the deepest feeds the first block.
         four = len(set(self.decoder_filters)) == len(self.decoder_filters) == len(self.blocks) == 4
         if not (four and set(self.blocks) <= set(BLOCKS) and self.head in HEADS
-                and 0 < self.encoder_scale <= 1):
+                and 0 < self.encoder_scale <= 1 and self.encoder_width in ENCODER_WIDTHS):
             raise ValueError(f"invalid model size {self}")
 
     @property
@@ -65,7 +70,18 @@ class Size:
     def architecture_details(self) -> dict:
         """What the trained model's description adds about its architecture to ``size`` and
         ``decoder_filters`` (typed fields of petseg.description.Description)."""
-        return {"decoder_blocks": list(self.blocks), "head": self.head, "encoder_scale": self.encoder_scale}
+        return {"decoder_blocks": list(self.blocks), "head": self.head, "encoder_scale": self.encoder_scale,
+                "encoder_width": self.encoder_width}
+
+    def with_encoder_width(self, width: float | None) -> Size:
+        """This size with its encoder at ``width`` (None: its own); a one-line error for a width
+        there is none of."""
+        if width is None:
+            return self
+        if width not in ENCODER_WIDTHS:
+            raise PetsegError(f"--encoder-width {width:g} is not one of MobileNetV2's widths; choose "
+                              f"from {', '.join(f'{w:g}' for w in ENCODER_WIDTHS)}")
+        return replace(self, encoder_width=width)
 
 
 SIZES: dict[str, Size] = {s.name: s for s in (

@@ -28,7 +28,8 @@ from .macs import keras_macs
 from .model import build_unet
 from .pipeline import eval_dataset, partial_batch_padding, training_dataset
 from .recipe import Recipe
-from .sizes import get_size
+from .sizes import Size, get_size
+from .thin_encoder import adapt_pruned_encoder
 
 MODEL_FILE = TRAINED_MODEL
 HISTORY_FILE = "history.json"
@@ -48,14 +49,18 @@ def train(data: Dataset, recipe: Recipe, out: Path, resume: bool = False,
     keras.utils.set_random_seed(recipe.seed)
     with _checkpoint_dir(out, distribution.chief) as ckpt_dir:
         state = _start_state(ckpt_dir, resume, recipe)
+        started = time.perf_counter()
         with distribution.strategy.scope():
             model = (keras.saving.load_model(ckpt_dir / state["last"]) if state
                      else _compiled_model(data, recipe))
+        # A pruned encoder's adaptation is training time too (a resumed run's was counted before
+        # the interruption only in its printed figures).
+        preparing = 0.0 if state else time.perf_counter() - started
         pads = {split: partial_batch_padding(len(data[split]), recipe.batch_size,
                                              distribution.strategy.num_replicas_in_sync)
                 for split in ("train", "val")}
         checkpoint = EpochCheckpoint(ckpt_dir, state, loss_scale=_loss_scale(data, pads))
-        seconds = _fit(model, data, recipe, checkpoint, state, pads)
+        seconds = _fit(model, data, recipe, checkpoint, state, pads) + preparing
         if not distribution.chief:
             return None
         best = keras.saving.load_model(ckpt_dir / checkpoint.state["best"], compile=False)
@@ -127,7 +132,16 @@ def _fit(model: keras.Model, data: Dataset, recipe: Recipe, checkpoint: EpochChe
 
 def _compiled_model(data: Dataset, recipe: Recipe) -> keras.Model:
     model = build_unet(data.image_size, recipe.encoder_weights, recipe.fine_tune, recipe.train_encoder_bn,
-                       recipe.bn_momentum, size=recipe.size)
+                       recipe.bn_momentum, size=recipe.size, encoder_width=recipe.encoder_width)
+    if _size(recipe).encoder_width != 1.0 and recipe.encoder_weights != "none":
+        # Pruned from the pretrained encoder: its statistics and the kept channels' activations
+        # need putting right before the decoder learns from them (thin_encoder.py).
+        print(f"encoder pruned to width {_size(recipe).encoder_width:g}: re-estimating its batch norms, "
+              f"then {recipe.reconstruction_epochs} epochs reconstructing its taps")
+        errors = adapt_pruned_encoder(model, recipe.encoder_weights, data["train"].images,
+                                      recipe.reconstruction_epochs, recipe.seed)
+        if errors:
+            print(f"tap reconstruction error {errors[0]:.4f} -> {errors[-1]:.4f} (target variances)")
     steps = max(1, int(np.ceil(len(data["train"]) / recipe.batch_size))) * recipe.epochs
     # Cosine decay to zero over the whole run: big steps early, fine ones at the end.
     schedule = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps)
@@ -138,13 +152,17 @@ def _compiled_model(data: Dataset, recipe: Recipe) -> keras.Model:
     return model
 
 
+def _size(recipe: Recipe) -> Size:
+    return get_size(recipe.size).with_encoder_width(recipe.encoder_width)
+
+
 def _write_artifacts(out: Path, model: keras.Model, data: Dataset, recipe: Recipe, state: dict,
                      metrics: dict, seconds: float, val_fraction: float, distribution: dict | None) -> None:
     best_epoch = state["best_epoch"]
     with atomic.atomic_path(out / MODEL_FILE, suffix=".keras") as tmp:
         model.save(tmp)
     atomic.write_json(out / HISTORY_FILE, state["history"])
-    size = get_size(recipe.size)
+    size = _size(recipe)
     write_description(out / MODEL_FILE, Description(
         variant=KERAS, image_size=data.image_size, classes=CLASSES,
         input=InputConvention(normalisation="x / 127.5 - 1, inside the model",
@@ -154,7 +172,7 @@ def _write_artifacts(out: Path, model: keras.Model, data: Dataset, recipe: Recip
         details={
             "model": MODEL_FILE,
             "output": {"kind": "logits", "classes": len(CLASSES)},
-            **size.architecture_details(),  # decoder blocks, head, encoder scale
+            **size.architecture_details(),  # decoder blocks, head, encoder scale and width
             "gmac_per_image": round(keras_macs(model) / 1e9, 4),  # the Keras graph's; exports differ
             "data": {"counts": data.counts(), "skipped": dict(data.skipped)},
             "recipe": asdict(recipe),
