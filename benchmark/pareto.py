@@ -24,12 +24,15 @@ from petseg.table import format_ops, format_table, format_value, markdown_table
 
 from .plots import pareto_plot
 
-HEADERS = ["size", "variant", "decoder", "train s", "val mIoU", "test mIoU", "ΔmIoU", "agreement %",
-           "GMAC Keras", "GMAC graph", "ms 1t", "ms 2t", "x seed 1t", "x seed 2t", "outside delegate"]
+HEADERS = ["size", "variant", "encoder width", "decoder", "train s", "val mIoU", "test mIoU", "ΔmIoU",
+           "agreement %", "GMAC Keras", "GMAC graph", "ms 1t", "ms 2t", "x seed 1t", "x seed 2t",
+           "outside delegate"]
 # The goals of the sizes (issue 13); checked on the measurements, never asserted.
 SMALL_MIOU_POINTS, SMALL_LATENCY = 1.5, 0.50
 TINY_LATENCY, TINY_MIOU = 0.30, 0.66
-TRAIN_BUDGET_S = 600
+TINY_MOONSHOT_LATENCY, TINY_MOONSHOT_MIOU = 0.20, 0.68  # issue 24's moonshot
+TRAIN_BUDGET_S = 600  # each size (issue 13)
+PARETO_TRAIN_BUDGET_S = 900  # every size together (issue 24)
 EDGE_OPS = {"QUANTIZE": 2}  # the uint8 <-> int8 conversions at the model's edges
 
 
@@ -92,6 +95,8 @@ def table_rows(records: list[dict]) -> list[dict]:
         rows.append({
             "size": size, "variant": variant,
             "decoder_filters": train.get("decoder_filters"), "train_seconds": train.get("train_seconds"),
+            # Models trained before encoder widths existed had the alpha-1.0 encoder.
+            "encoder_width": train.get("encoder_width", 1.0 if train else None),
             "val_miou": ((train.get("metrics") or {}).get("val") or {}).get("mean_iou"),
             "test_miou": first["miou"], "miou_delta_points": first["miou_delta_points"],
             "agreement": first["agreement"], "gmac_keras": train.get("gmac_per_image"),
@@ -106,7 +111,7 @@ def table_rows(records: list[dict]) -> list[dict]:
 def cells(rows: list[dict]) -> list[list[str]]:
     fmt = format_value
     return [[
-        r["size"], r["variant"], "/".join(map(str, r["decoder_filters"] or [])),
+        r["size"], r["variant"], fmt(r["encoder_width"], "g"), "/".join(map(str, r["decoder_filters"] or [])),
         fmt(r["train_seconds"], ".0f"),
         fmt(r["val_miou"], ".4f"), fmt(r["test_miou"], ".4f"), fmt(r["miou_delta_points"], "+.2f"),
         fmt(None if r["agreement"] is None else 100 * r["agreement"], ".2f"),
@@ -137,12 +142,21 @@ def _size_goals(get: dict) -> list[dict]:
     if tiny:
         out.append(_check(f"tiny: test mIoU >= {TINY_MIOU}", f"{tiny['test_miou']:.4f}",
                           tiny["test_miou"] >= TINY_MIOU))
+        x = (get.get(("tiny", "int8")) or {}).get("x_seed", {}).get(1)
+        if x is not None:
+            out.append(_check(f"tiny moonshot: int8 <= {TINY_MOONSHOT_LATENCY:.2f}x seed int8 at test mIoU "
+                              f">= {TINY_MOONSHOT_MIOU}", f"{x:.2f}x at {tiny['test_miou']:.4f}",
+                              x <= TINY_MOONSHOT_LATENCY and tiny["test_miou"] >= TINY_MOONSHOT_MIOU))
     return out
 
 
 def _every_size_goals(rows: list[dict]) -> list[dict]:
     """The training budget, and int8 against its own fp32, for every size."""
     out = []
+    trained = [r["train_seconds"] for r in rows if r["variant"] == "fp32" and r["train_seconds"] is not None]
+    if len(trained) > 1:
+        out.append(_check(f"every size together trains within {PARETO_TRAIN_BUDGET_S} s",
+                          f"{sum(trained):.0f} s", sum(trained) <= PARETO_TRAIN_BUDGET_S))
     for r in rows:
         if r["variant"] == "fp32" and r["train_seconds"] is not None:
             out.append(_check(f"{r['size']}: trains within {TRAIN_BUDGET_S} s", f"{r['train_seconds']:.0f} s",

@@ -221,6 +221,28 @@ def test_compare_exports_what_it_times(tmp_path, monkeypatch, capsys):
     assert cmd[cmd.index("--out") + 1] == str(tmp_path / "c") and "--verbose" in cmd
 
 
+def test_pareto_checks_the_thinner_encoders_goals():
+    # Issue 24: tiny's moonshot, and every size's training together within 15 minutes.
+    from petseg.benchmark.pareto import HEADERS, cells, goals
+
+    def row(size, variant, miou, x, seconds, width=1.0):
+        return {"size": size, "variant": variant, "encoder_width": width, "decoder_filters": [8],
+                "train_seconds": seconds, "val_miou": miou, "test_miou": miou, "miou_delta_points": 0.0,
+                "agreement": None, "gmac_keras": 0.1, "gmac_graph": 0.1, "ms": {1: 1.0},
+                "x_seed": {1: x}, "outside_delegate": {}, "budget": None}
+
+    rows = [row("seed", "fp32", 0.72, 1.0, 300), row("small", "fp32", 0.71, 0.3, 300),
+            row("tiny", "fp32", 0.685, 0.2, 301, 0.5), row("tiny", "int8", 0.685, 0.19, 301, 0.5)]
+    moonshot, together = ("tiny moonshot: int8 <= 0.20x seed int8 at test mIoU >= 0.68",
+                          "every size together trains within 900 s")
+    by_goal = {g["goal"]: g for g in goals(rows)}
+    assert not by_goal[together]["met"] and by_goal[together]["measured"] == "901 s"
+    assert by_goal[moonshot]["met"]
+    rows[-1]["x_seed"] = {1: 0.21}
+    assert not {g["goal"]: g for g in goals(rows)}[moonshot]["met"]
+    assert cells(rows)[-1][HEADERS.index("encoder width")] == "0.5"
+
+
 def test_bench_and_pareto_tables_write_cells_alike():
     # One owner (petseg.table) for the cell formats both tables print: ops, empty cells, Markdown.
     from petseg.benchmark import pareto, report
@@ -229,7 +251,8 @@ def test_bench_and_pareto_tables_write_cells_alike():
     bench_row = {"variant": "int8", "threads": 1, "size_mb": 1.0, "miou": 0.7, "pixel_accuracy": 0.9,
                  "miou_delta_points": None, "agreement": 0.99, "median_ms": 2.0, "p90_ms": 2.1,
                  "speedup": None, "gmac_per_s": 10.0, "outside_delegate": ops}
-    pareto_row = {"size": "tiny", "variant": "int8", "decoder_filters": [128, 64], "train_seconds": 80,
+    pareto_row = {"size": "tiny", "variant": "int8", "encoder_width": 0.5, "decoder_filters": [128, 64],
+                  "train_seconds": 80,
                   "val_miou": 0.7, "test_miou": 0.7, "miou_delta_points": None, "agreement": 0.99,
                   "gmac_keras": 0.1, "gmac_graph": 0.1, "ms": {1: 1.0}, "x_seed": {1: 0.5},
                   "outside_delegate": ops}

@@ -133,15 +133,15 @@ def pretrained_file(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
-def thin_tiny(tmp_path_factory, pretrained_file):
-    """tiny at width 0.35, pruned from the weights file, trained briefly and exported."""
+def thin_tiny(tmp_path_factory, pretrained_file, learned_model):
+    """tiny at width 0.35, pruned from the weights file, taught by a seed model, exported."""
     from petseg.export.cli import main as export
     from petseg.train.cli import main as train
 
     out = tmp_path_factory.mktemp("thin")
     assert train(["--size", "tiny", "--encoder-width", "0.35", "--data", "synthetic:24", "--image-size", "64",
-                  "--encoder-weights", pretrained_file, "--epochs", "2", "--batch-size", "8",
-                  "--out", str(out)]) == 0
+                  "--encoder-weights", pretrained_file, "--reconstruction-epochs", "2",
+                  "--teacher", str(learned_model), "--epochs", "2", "--batch-size", "8", "--out", str(out)]) == 0
     assert export(["--model", str(out / "petseg.keras"), "--quantize", "fp32,int8", "--calibration-samples",
                    "8", "--verify-images", "2", "--max-drop", "off"]) == 0
     return out

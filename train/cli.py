@@ -38,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reconstruction-epochs", type=int, default=d.reconstruction_epochs,
                    help="with --encoder-width below 1 and pretrained weights: epochs the pruned encoder "
                         "spends learning back the alpha-1.0 encoder's activations before the U-Net trains")
+    p.add_argument("--teacher", type=Path, default=None, metavar="PATH",
+                   help="a trained petseg.keras (e.g. the seed size's) whose logits teach this model "
+                        "alongside the labels: knowledge distillation on the augmented training images")
+    p.add_argument("--distill-weight", type=float, default=d.distill_weight,
+                   help="with --teacher: the teacher's share of the loss, 0..1")
     p.add_argument("--encoder-weights", default=d.encoder_weights,
                    help="'imagenet' (download), 'none', or PATH to a MobileNetV2 no-top .weights.h5")
     p.add_argument("--fine-tune", action=argparse.BooleanOptionalAction, default=d.fine_tune,
@@ -80,6 +85,10 @@ def _check(args: argparse.Namespace) -> None:
         raise PetsegError(f"--bn-momentum {args.bn_momentum} must lie in [0, 1), e.g. 0.9")
     if args.reconstruction_epochs < 0:
         raise PetsegError(f"--reconstruction-epochs {args.reconstruction_epochs} must be 0 or more")
+    if not 0 <= args.distill_weight <= 1:
+        raise PetsegError(f"--distill-weight {args.distill_weight} must lie in [0, 1], e.g. 0.5")
+    if args.teacher is not None:
+        _check_teacher(args.teacher, args.image_size)
     if args.max_zoom < 1:
         raise PetsegError(f"--max-zoom {args.max_zoom} must be at least 1")
     if args.resume and args.distribute == "multiworker":
@@ -93,6 +102,22 @@ def _check(args: argparse.Namespace) -> None:
     if weights not in ("imagenet", "none") and not Path(weights).is_file():
         raise PetsegError(f"--encoder-weights {weights}: no such file; pass 'imagenet', 'none' "
                           "or the path of a MobileNetV2 .weights.h5 file")
+
+
+def _check_teacher(path: Path, image_size: int) -> None:
+    """Before any data loads: the teacher is a petseg-train model at this image size (its description)."""
+    from petseg.modelfile import read_description
+
+    fix = f"pass a petseg.keras that petseg-train wrote at --image-size {image_size}"
+    if path.suffix != ".keras" or not path.is_file():
+        raise PetsegError(f"--teacher {path}: no such .keras file; {fix}")
+    description = read_description(path)
+    if description is None:
+        raise PetsegError(f"--teacher {path} has no petseg.json beside it; {fix}")
+    if description.image_size != image_size:
+        side = description.image_size
+        raise PetsegError(f"--teacher {path} was trained at {side}x{side} and this training is at "
+                          f"{image_size}x{image_size}; {fix}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,7 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         batch_size=args.batch_size, learning_rate=args.learning_rate,
                         fine_tune=args.fine_tune, max_zoom=args.max_zoom, seed=args.seed,
                         encoder_weights=args.encoder_weights, bn_momentum=args.bn_momentum,
-                        reconstruction_epochs=args.reconstruction_epochs)
+                        reconstruction_epochs=args.reconstruction_epochs,
+                        teacher=str(args.teacher) if args.teacher else None,
+                        distill_weight=args.distill_weight)
     check_batch_size(distribution, recipe.batch_size)
     metrics = train(data, recipe, args.out, resume=args.resume, distribution=distribution,
                     val_fraction=args.val_fraction)

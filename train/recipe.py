@@ -23,6 +23,11 @@ class Recipe:
     # Epochs a pruned pretrained encoder spends learning back its taps before the U-Net trains
     # (train/reconstruct.py); 0: pruned and re-estimated only.
     reconstruction_epochs: int = 20
+    # A trained petseg.keras whose logits teach this model (train/distill.py), the soft term's
+    # share of the loss and its temperature; None: labels only.
+    teacher: str | None = None
+    distill_weight: float = 0.5
+    distill_temperature: float = 2.0
     epochs: int = 22
     batch_size: int = 64
     learning_rate: float = 1e-3

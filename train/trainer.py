@@ -22,6 +22,7 @@ from petseg.labels import CLASSES
 from petseg.modelfile import TRAINED_MODEL, write_description
 
 from .checkpoint import EpochCheckpoint, load_state
+from .distill import DistillationLoss, accuracy, load_teacher, with_teacher
 from .distribute import Distribution
 from .evaluate import evaluate
 from .macs import keras_macs
@@ -121,9 +122,13 @@ def _fit(model: keras.Model, data: Dataset, recipe: Recipe, checkpoint: EpochChe
         model.summary(line_length=100, expand_nested=False)
     started = time.perf_counter()
     if first_epoch < recipe.epochs:
-        model.fit(training_dataset(data["train"], recipe.batch_size, recipe.seed, recipe.max_zoom,
-                                   pads["train"]),
-                  validation_data=eval_dataset(data["val"], recipe.batch_size, pads["val"]),
+        train_ds = training_dataset(data["train"], recipe.batch_size, recipe.seed, recipe.max_zoom,
+                                    pads["train"])
+        val_ds = eval_dataset(data["val"], recipe.batch_size, pads["val"])
+        if recipe.teacher:
+            teacher = load_teacher(Path(recipe.teacher), data.image_size)
+            train_ds, val_ds = with_teacher(train_ds, teacher), with_teacher(val_ds, teacher)
+        model.fit(train_ds, validation_data=val_ds,
                   epochs=recipe.epochs, initial_epoch=first_epoch, verbose=2,
                   shuffle=False,  # the tf.data pipeline shuffles; this only silences Keras' warning
                   callbacks=[checkpoint])
@@ -145,10 +150,12 @@ def _compiled_model(data: Dataset, recipe: Recipe) -> keras.Model:
     steps = max(1, int(np.ceil(len(data["train"]) / recipe.batch_size))) * recipe.epochs
     # Cosine decay to zero over the whole run: big steps early, fine ones at the end.
     schedule = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps)
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  # Weighted: the blank images that fill a partial batch (pipeline.py) weigh 0.
-                  weighted_metrics=["accuracy"])
+    if recipe.teacher:  # the targets carry the teacher's logits too (distill.py)
+        loss, metric = DistillationLoss(recipe.distill_weight, recipe.distill_temperature), accuracy
+    else:
+        loss, metric = keras.losses.SparseCategoricalCrossentropy(from_logits=True), "accuracy"
+    # Weighted: the blank images that fill a partial batch (pipeline.py) weigh 0.
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, weighted_metrics=[metric])
     return model
 
 
