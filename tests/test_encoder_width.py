@@ -141,7 +141,8 @@ def thin_tiny(tmp_path_factory, pretrained_file, learned_model):
     out = tmp_path_factory.mktemp("thin")
     assert train(["--size", "tiny", "--encoder-width", "0.35", "--data", "synthetic:24", "--image-size", "64",
                   "--encoder-weights", pretrained_file, "--reconstruction-epochs", "2",
-                  "--teacher", str(learned_model), "--epochs", "2", "--batch-size", "8", "--out", str(out)]) == 0
+                  "--teacher", str(learned_model), "--epochs", "2", "--batch-size", "8",
+                  "--out", str(out)]) == 0
     assert export(["--model", str(out / "petseg.keras"), "--quantize", "fp32,int8", "--calibration-samples",
                    "8", "--verify-images", "2", "--max-drop", "off"]) == 0
     return out
