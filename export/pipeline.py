@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from petseg import atomic
 from petseg.dataset import Split, load_dataset
-from petseg.description import Description, InputConvention, SourceModel
+from petseg.description import ARCHITECTURE, Description, InputConvention, SourceModel
 from petseg.environment import versions
 from petseg.errors import PetsegError
 from petseg.metrics import confusion, scores
@@ -73,7 +73,8 @@ def _export_into(job: ExportJob, model: keras.Model, trained: Description, sourc
           + " + ".join(f"{n} {split}" for split, n in reference.sources.items()))
     inputs = BuildInputs(model, calib.images, reference, job.build, job.fallback)
     origin = trained.derived(
-        dataset=source, details={"recipe": trained.details.get("recipe")},
+        dataset=source, details={"recipe": trained.details.get("recipe"),
+                                 **{k: trained.details[k] for k in ARCHITECTURE if k in trained.details}},
         source_model=SourceModel(str(job.model_path), file_sha256(job.model_path), trained.dataset))
     rows, failed, fp32_size = [], {}, None
     for name in job.variants:

@@ -29,6 +29,9 @@ RAW_PIXELS = "raw RGB 0..255; the model scales to [-1, 1] itself"
 # any segmentation input (a tampered 10**7 made petseg-bench draw images until the kernel killed
 # it), and an input mean/std in 0..255 pixel units.
 MAX_IMAGE_SIZE = 4096
+# What a trained model's description says about its architecture beside ``size`` and
+# ``decoder_filters`` (train/sizes.Size.architecture_details); every export carries it on.
+ARCHITECTURE = ("decoder_blocks", "head", "encoder_scale", "encoder_width")
 MAX_PIXEL_UNITS = 1024.0
 
 

@@ -150,6 +150,7 @@ def thin_tiny(tmp_path_factory, pretrained_file, learned_model):
 
 @pytest.mark.slow  # one training and export (module fixture, ~40 s)
 def test_width_is_recorded_in_the_model_and_every_export(thin_tiny):
+    from petseg.description import ARCHITECTURE
     from petseg.modelfile import read_embedded
     from petseg.train.model import build_unet
 
@@ -162,6 +163,7 @@ def test_width_is_recorded_in_the_model_and_every_export(thin_tiny):
     for variant in ("fp32", "int8"):
         sidecar = json.loads((thin_tiny / f"petseg_{variant}.json").read_text())
         assert sidecar["encoder_width"] == 0.35, variant
+        assert {k: sidecar[k] for k in ARCHITECTURE} == {k: trained[k] for k in ARCHITECTURE}, variant
         # The same description travels inside the .tflite, for apps that get the file alone.
         assert read_embedded(thin_tiny / f"petseg_{variant}.tflite")["encoder_width"] == 0.35, variant
 
@@ -185,6 +187,14 @@ def test_a_thinner_encoder_exports_on_xnnpack_and_benches_and_predicts(thin_tiny
     capsys.readouterr()
     assert predict([files[1], str(tmp_path / "photo.png"), "-o", str(tmp_path / "masks"), "--json"]) == 0
     assert Image.open(json.loads(capsys.readouterr().out)[0]["mask"]).size == (80, 60)
+
+
+def test_every_architecture_field_is_one_the_exports_carry():
+    from petseg.description import ARCHITECTURE
+    from petseg.train.sizes import SIZES
+
+    for size in SIZES.values():
+        assert tuple(size.architecture_details()) == ARCHITECTURE, size.name
 
 
 def test_an_unknown_width_is_refused_in_one_line(capsys, tmp_path):
