@@ -45,8 +45,9 @@ def test_seed_size_is_the_model_exports_and_tests_know():
     np.testing.assert_array_equal(seed(image, training=False), before(image, training=False))
 
 
-def test_smaller_sizes_keep_the_encoder_and_shrink_the_decoder():
+def test_smaller_sizes_shrink_the_decoder_and_the_encoder_to_their_width():
     from petseg.train.macs import keras_macs
+    from petseg.train.sizes import get_size
 
     seed = build_unet(128, "none", size="seed")
     macs = {"seed": keras_macs(seed)}
@@ -54,7 +55,9 @@ def test_smaller_sizes_keep_the_encoder_and_shrink_the_decoder():
         model = build_unet(128, "none", size=name)
         assert model.output_shape == seed.output_shape
         taps = [t.shape[-1] for t in model.get_layer("encoder").outputs]
-        assert taps == [t.shape[-1] for t in seed.get_layer("encoder").outputs]
+        width = get_size(name).encoder_width
+        assert taps == [t.shape[-1] for t in build_encoder(128, "none", width).outputs]
+        assert (width < 1) == (taps != [t.shape[-1] for t in seed.get_layer("encoder").outputs])
         macs[name] = keras_macs(model)
     assert macs["seed"] == pytest.approx(0.5855e9, rel=1e-3)  # the figure the README quotes
     assert macs["small"] < macs["seed"] / 2 and macs["tiny"] < macs["small"]

@@ -87,10 +87,14 @@ class Size:
 SIZES: dict[str, Size] = {s.name: s for s in (
     Size("seed", (512, 256, 128, 64)),  # the tutorial's pix2pix decoder, unchanged
     # Half the seed's widths; 3x3 depthwise context where it is cheap (4x4 and 8x8 inputs: at the two
-    # finer levels it bought no validation accuracy), the seed's transposed-conv head.
-    Size("small", (256, 128, 64, 32), block=("separable", "separable", "bilinear", "bilinear")),
-    # 1x1 blocks and a 1x1 head: the decoder down to what the encoder's int8 time leaves.
-    Size("tiny", (128, 64, 32, 16), block="bilinear", head="bilinear"),
+    # finer levels it bought no validation accuracy), the seed's transposed-conv head. The encoder
+    # at width 0.75, pruned and reconstructed: the alpha-1.0 one's validation mIoU at 0.42x the
+    # seed's int8 time instead of 0.46x (docs/recipes.md, "Thinner encoders").
+    Size("small", (256, 128, 64, 32), block=("separable", "separable", "bilinear", "bilinear"),
+         encoder_width=0.75),
+    # 1x1 blocks and a 1x1 head: the decoder down to what the encoder's int8 time leaves; the
+    # encoder at width 0.75 (0.28x the seed's int8 time; width 0.5, 0.18x, lost 7-9 points).
+    Size("tiny", (128, 64, 32, 16), block="bilinear", head="bilinear", encoder_width=0.75),
 )}
 DEFAULT_SIZE = "seed"
 
