@@ -42,12 +42,12 @@ def exports(browser, tmp_path_factory) -> Path:
     return _trained_exports(tmp_path_factory.mktemp("browser_model"), "seed")
 
 
-def _trained_exports(out: Path, size: str) -> Path:
+def _trained_exports(out: Path, size: str, epochs: int = 4) -> Path:
     from petseg.export.cli import main as export
     from petseg.train.cli import main as train
 
     assert train(["--size", size, "--data", "synthetic:24", "--image-size", "128", "--encoder-weights",
-                  "none", "--epochs", "4", "--batch-size", "4", "--learning-rate", "3e-3",
+                  "none", "--epochs", str(epochs), "--batch-size", "4", "--learning-rate", "3e-3",
                   "--out", str(out)]) == 0
     assert export(["--model", str(out / "petseg.keras"), "--quantize", ",".join(VARIANTS),
                    "--calibration-samples", "8", "--verify-images", "4", "--max-drop", "off"]) == 0
@@ -107,8 +107,11 @@ def test_the_check_prints_one_row_per_run(checked):
 
 @pytest.fixture(scope="module")
 def small_exports(browser, tmp_path_factory) -> Path:
-    """The small size's decoder (depthwise and 1x1 blocks, bilinear upsampling), trained as briefly."""
-    return _trained_exports(tmp_path_factory.mktemp("browser_small"), "small")
+    """The small size's decoder (depthwise and 1x1 blocks, bilinear upsampling) and its width-0.75
+    encoder. From scratch that encoder needs three times the seed's 4 epochs to leave the near-ties
+    that the GPUs' float arithmetic flips (4 epochs: 97.5-98.9 % on the GPU paths; 8: int8 98.3 %).
+    Trained on real pets, small's exports meet every client goal (docs/performance.md)."""
+    return _trained_exports(tmp_path_factory.mktemp("browser_small"), "small", epochs=12)
 
 
 def test_the_small_size_runs_on_every_client(small_exports):
