@@ -205,3 +205,16 @@ def test_an_unknown_width_is_refused_in_one_line(capsys, tmp_path):
     err = capsys.readouterr().err.strip()
     assert code != 0 and "\n" not in err and "--encoder-width 0.6" in err and "0.35" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_pruned_encoder_trains_under_a_distribution_strategy(pretrained_file, tmp_path):
+    # The adaptation runs its own training steps, which cannot update mirrored variables: it must
+    # happen outside the strategy's scope (it failed inside with "DistributedVariable.handle").
+    from petseg.train.cli import main as train
+
+    out = tmp_path / "mirrored"
+    assert train(["--size", "tiny", "--encoder-width", "0.5", "--data", "synthetic:16", "--image-size", "64",
+                  "--encoder-weights", pretrained_file, "--reconstruction-epochs", "1", "--epochs", "1",
+                  "--batch-size", "8", "--distribute", "mirrored", "--out", str(out)]) == 0
+    meta = json.loads((out / "petseg.json").read_text())
+    assert meta["encoder_width"] == 0.5 and meta["distribution"]["strategy"] == "MirroredStrategy"

@@ -26,7 +26,7 @@ from .distill import DistillationLoss, accuracy, load_teacher, with_teacher
 from .distribute import Distribution
 from .evaluate import evaluate
 from .macs import keras_macs
-from .model import build_unet
+from .model import ENCODER_NAME, build_unet
 from .pipeline import eval_dataset, partial_batch_padding, training_dataset
 from .recipe import Recipe
 from .sizes import Size, get_size
@@ -51,9 +51,11 @@ def train(data: Dataset, recipe: Recipe, out: Path, resume: bool = False,
     with _checkpoint_dir(out, distribution.chief) as ckpt_dir:
         state = _start_state(ckpt_dir, resume, recipe)
         started = time.perf_counter()
+        # Outside the strategy's scope: its own training steps cannot update mirrored variables.
+        encoder = None if state else _adapted_encoder(data, recipe)
         with distribution.strategy.scope():
             model = (keras.saving.load_model(ckpt_dir / state["last"]) if state
-                     else _compiled_model(data, recipe))
+                     else _compiled_model(data, recipe, encoder))
         # A pruned encoder's adaptation is training time too (a resumed run's was counted before
         # the interruption only in its printed figures).
         preparing = 0.0 if state else time.perf_counter() - started
@@ -135,18 +137,31 @@ def _fit(model: keras.Model, data: Dataset, recipe: Recipe, checkpoint: EpochChe
     return time.perf_counter() - started + sum(r["seconds"] for r in (state or {}).get("history", []))
 
 
-def _compiled_model(data: Dataset, recipe: Recipe) -> keras.Model:
-    model = build_unet(data.image_size, recipe.encoder_weights, recipe.fine_tune, recipe.train_encoder_bn,
-                       recipe.bn_momentum, size=recipe.size, encoder_width=recipe.encoder_width)
-    if _size(recipe).encoder_width != 1.0 and recipe.encoder_weights != "none":
-        # Pruned from the pretrained encoder: its statistics and the kept channels' activations
-        # need putting right before the decoder learns from them (thin_encoder.py).
-        print(f"encoder pruned to width {_size(recipe).encoder_width:g}: re-estimating its batch norms, "
-              f"then {recipe.reconstruction_epochs} epochs reconstructing its taps")
-        errors = adapt_pruned_encoder(model, recipe.encoder_weights, data["train"].images,
-                                      recipe.reconstruction_epochs, recipe.seed)
-        if errors:
-            print(f"tap reconstruction error {errors[0]:.4f} -> {errors[-1]:.4f} (target variances)")
+def _built(data: Dataset, recipe: Recipe) -> keras.Model:
+    return build_unet(data.image_size, recipe.encoder_weights, recipe.fine_tune, recipe.train_encoder_bn,
+                      recipe.bn_momentum, size=recipe.size, encoder_width=recipe.encoder_width)
+
+
+def _adapted_encoder(data: Dataset, recipe: Recipe) -> list[np.ndarray] | None:
+    """A pruned pretrained encoder's weights, made ready (thin_encoder.py); None for any other."""
+    if _size(recipe).encoder_width == 1.0 or recipe.encoder_weights == "none":
+        return None
+    # Its statistics and the kept channels' activations need putting right before the decoder
+    # learns from them.
+    print(f"encoder pruned to width {_size(recipe).encoder_width:g}: re-estimating its batch norms, "
+          f"then {recipe.reconstruction_epochs} epochs reconstructing its taps")
+    unet = _built(data, recipe)
+    errors = adapt_pruned_encoder(unet, recipe.encoder_weights, data["train"].images,
+                                  recipe.reconstruction_epochs, recipe.seed)
+    if errors:
+        print(f"tap reconstruction error {errors[0]:.4f} -> {errors[-1]:.4f} (target variances)")
+    return unet.get_layer(ENCODER_NAME).get_weights()
+
+
+def _compiled_model(data: Dataset, recipe: Recipe, encoder: list[np.ndarray] | None = None) -> keras.Model:
+    model = _built(data, recipe)
+    if encoder is not None:
+        model.get_layer(ENCODER_NAME).set_weights(encoder)
     steps = max(1, int(np.ceil(len(data["train"]) / recipe.batch_size))) * recipe.epochs
     # Cosine decay to zero over the whole run: big steps early, fine ones at the end.
     schedule = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps)
