@@ -137,9 +137,12 @@ def _fit(model: keras.Model, data: Dataset, recipe: Recipe, checkpoint: EpochChe
     return time.perf_counter() - started + sum(r["seconds"] for r in (state or {}).get("history", []))
 
 
-def _built(data: Dataset, recipe: Recipe) -> keras.Model:
-    return build_unet(data.image_size, recipe.encoder_weights, recipe.fine_tune, recipe.train_encoder_bn,
-                      recipe.bn_momentum, size=recipe.size, encoder_width=recipe.encoder_width)
+def _built(data: Dataset, recipe: Recipe, weights: str | None = None) -> keras.Model:
+    """The recipe's U-Net; ``weights`` replaces its encoder weights (the recipe still decides
+    which batch norms train)."""
+    return build_unet(data.image_size, weights or recipe.encoder_weights, recipe.fine_tune,
+                      recipe.train_encoder_bn, recipe.bn_momentum, size=recipe.size,
+                      encoder_width=recipe.encoder_width)
 
 
 def _adapted_encoder(data: Dataset, recipe: Recipe) -> list[np.ndarray] | None:
@@ -159,7 +162,8 @@ def _adapted_encoder(data: Dataset, recipe: Recipe) -> list[np.ndarray] | None:
 
 
 def _compiled_model(data: Dataset, recipe: Recipe, encoder: list[np.ndarray] | None = None) -> keras.Model:
-    model = _built(data, recipe)
+    # An adapted encoder brings its weights: pruning the pretrained ones again would be wasted.
+    model = _built(data, recipe, None if encoder is None else "none")
     if encoder is not None:
         model.get_layer(ENCODER_NAME).set_weights(encoder)
     steps = max(1, int(np.ceil(len(data["train"]) / recipe.batch_size))) * recipe.epochs
