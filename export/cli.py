@@ -12,6 +12,7 @@ from petseg.modelfile import TRAINED_MODEL
 from petseg.quiet import VERBOSE_HELP, quiet_cli
 
 from .settings import (
+    ACTIVATION_RANGES,
     DECODERS,
     INT8_IO_TYPE,
     IO_TYPES,
@@ -56,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="int8: before conversion, round each conv's int8 weights to cancel their error on "
                         "its calibration inputs and correct its bias for the mean error left "
                         "(fp32/fp16 keep the trained weights)")
+    p.add_argument("--activation-ranges", choices=ACTIVATION_RANGES, default=BUILD.activation_ranges,
+                   help="int8: each activation's int8 range: mse, the shrink of its calibrated min..max "
+                        "with the least int8 error on calibration images; minmax, the calibrated "
+                        "min..max as the converter takes it")
     p.add_argument("--keep-float", nargs="+", default=[], metavar="NAME",
                    help="int8: keep the layers whose tensor names contain NAME in float (see --report)")
     p.add_argument("--max-drop", type=_max_drop, default=BUDGET.max_drop, metavar="P",
@@ -115,6 +120,8 @@ def _check(args: argparse.Namespace) -> None:
 def _unused_flags(args: argparse.Namespace) -> list[tuple[str, bool, tuple[str, ...]]]:
     return [("--integer-only", args.integer_only, ("int8",)),
             ("--no-bias-correction", not args.bias_correction, ("int8",)),
+            (f"--activation-ranges {args.activation_ranges}",
+             args.activation_ranges != BUILD.activation_ranges, ("int8",)),
             (f"--io-type {args.io_type}", args.io_type is not None, ("int8",))]
 
 
@@ -144,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     sampling=Sampling(args.calibration_samples, args.verify_images, args.holdout_images,
                                       args.seed),
                     build=Build(args.decoder, int8_io_type(args.io_type, args.integer_only),
-                                args.bias_correction, args.report),
+                                args.bias_correction, args.report, args.activation_ranges),
                     fallback=Fallback(Budget(args.max_drop, args.min_agreement / 100), tuple(args.keep_float),
                                       args.integer_only))
     return run_export(job)

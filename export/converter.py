@@ -99,7 +99,8 @@ class Int8Variant(Variant):
         corrected = corrects and not keep  # float islands come from the trained model
         return Built(int8_model(inputs, form, corrected, keep),
                      {"keep_float": keep, "decoder": form, "integer_only": not keep,
-                      "bias_correction": corrected_model(inputs, form)[1] if corrected else None},
+                      "bias_correction": corrected_model(inputs, form)[1] if corrected else None,
+                      "activation_ranges": ranged_calibration(inputs, form, corrected)[1]},
                      reports)
 
     @staticmethod
@@ -135,9 +136,23 @@ def int8_model(inputs: BuildInputs, form: str, corrected: bool, keep_float: Sequ
 def cached_calibration(inputs: BuildInputs, form: str, corrected: bool) -> bytes:
     """The float flatbuffer with activation ranges, from the bias-corrected model or the trained one,
     calibrated once per export."""
+    return ranged_calibration(inputs, form, corrected)[0]
+
+
+def ranged_calibration(inputs: BuildInputs, form: str, corrected: bool) -> tuple[bytes, dict | None]:
+    """The calibrated flatbuffer with the activation ranges --activation-ranges asks for
+    (activation_ranges.py), and their summary (None: the calibration's min..max)."""
     model = corrected_model(inputs, form)[0] if corrected else inputs.model
-    return inputs.cached(("calibrated", form, corrected),
-                         lambda: calibrated_flatbuffer(model, inputs.calib, form))
+
+    def calibrate() -> tuple[bytes, dict | None]:
+        calibrated = calibrated_flatbuffer(model, inputs.calib, form)
+        if inputs.build.activation_ranges == "minmax":
+            return calibrated, None
+        from .activation_ranges import RANGE_IMAGES, chosen_ranges
+
+        return chosen_ranges(calibrated, inputs.calib[:RANGE_IMAGES])
+
+    return inputs.cached(("calibrated", form, corrected), calibrate)
 
 
 def corrected_model(inputs: BuildInputs, form: str) -> tuple[keras.Model, dict | None]:

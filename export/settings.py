@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 DECODERS = ("winograd", "subpixel", "transpose-conv")
 QUANTIZERS = ("converter", "aeq")
 IO_TYPES = ("uint8", "int8", "float32")
+# int8 activation ranges: chosen by int8 error (activation_ranges.py), or the calibration's min..max.
+ACTIVATION_RANGES = ("mse", "minmax")
 
 # The default budget: mIoU points lost, and pixels agreeing with Keras (a fraction).
 MAX_DROP = 0.3
@@ -70,6 +72,7 @@ class Build:
     io_type: str = INT8_IO_TYPE  # int8's ends
     bias_correction: bool = True  # int8: fitted rounding and bias correction (bias_correction.py)
     report: bool = False  # per-layer error tables, published beside the model
+    activation_ranges: str = "mse"  # int8: mse (activation_ranges.py) or minmax (the calibration's)
 
 
 @dataclass(frozen=True)
