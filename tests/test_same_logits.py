@@ -2,7 +2,9 @@
 
 tests/data/variant_logits.npz holds, per export configuration (variant, quantizer, decoder form,
 I/O type), the logits of a fixed seeded model on two fixed images, recorded by ``python
-tests/variant_logits.py`` (last on an AMD Zen 5, from the code before issue 23's restructuring). On
+tests/variant_logits.py`` (last on an AMD Zen 4, family 25 model 17, after issue 21's chosen int8
+activation ranges changed the converter's int8 on purpose; ``int8-minmax`` keeps the earlier
+int8, and on the real seed model it computes the earlier code's logits bit for bit). On
 the CPU, core count and library versions they were recorded with, they must match bit for bit.
 
 Elsewhere float kernels round differently (AVX2, AVX-512, AMX), and what each variant does with

@@ -25,6 +25,7 @@ CONFIGS = (
     ("dynamic", ["--quantize", "dynamic"]),
     ("int8", ["--quantize", "int8"]),
     ("int8-float-io", ["--quantize", "int8", "--io-type", "float32"]),
+    ("int8-minmax", ["--quantize", "int8", "--activation-ranges", "minmax"]),
     ("int8-aeq", ["--quantize", "int8", "--quantizer", "aeq"]),
     ("int8-integer-only", ["--quantize", "int8", "--integer-only"]),
     ("int8-aeq-integer-only", ["--quantize", "int8", "--quantizer", "aeq", "--integer-only"]),
