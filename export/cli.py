@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(fp32/fp16 keep the trained weights)")
     p.add_argument("--activation-ranges", choices=ACTIVATION_RANGES, default=BUILD.activation_ranges,
                    help="int8: each activation's int8 range: mse, the shrink of its calibrated min..max "
-                        "with the least int8 error on calibration images; minmax, the calibrated "
+                        "with the least int8 error on calibration images, kept where the model's int8 "
+                        "logits come out closer to float than with minmax; minmax, the calibrated "
                         "min..max as the converter takes it")
     p.add_argument("--keep-float", nargs="+", default=[], metavar="NAME",
                    help="int8: keep the layers whose tensor names contain NAME in float (see --report)")

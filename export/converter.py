@@ -95,23 +95,29 @@ class Int8Variant(Variant):
 
             reports["int8_layer_report.csv"] = layer_report(cached_calibration(inputs, form, corrects),
                                                             inputs.calib)
-        keep = [] if inputs.fallback.integer_only else self.keep_float(inputs, form)
+        keep, ranges = ([], None) if inputs.fallback.integer_only else self.keep_float(inputs, form)
         corrected = corrects and not keep  # float islands come from the trained model
-        return Built(int8_model(inputs, form, corrected, keep),
+        return Built(int8_model(inputs, form, corrected, keep, ranges),
                      {"keep_float": keep, "decoder": form, "integer_only": not keep,
                       "bias_correction": corrected_model(inputs, form)[1] if corrected else None,
-                      "activation_ranges": ranged_calibration(inputs, form, corrected)[1]},
+                      "activation_ranges": ranges_description(inputs, form, corrected, ranges)},
                      reports)
 
     @staticmethod
-    def keep_float(inputs: BuildInputs, form: str) -> list[str]:
-        """The layers to keep in float (fallback.py's policy): none if every-layer int8 meets the budget.
+    def keep_float(inputs: BuildInputs, form: str) -> tuple[list[str], str | None]:
+        """The layers to keep in float (fallback.py's policy): none if every-layer int8 meets the budget,
+        and the activation ranges it ships with (None: --activation-ranges').
 
         A layer kept in float must not carry a correction for int8 rounding it no longer has: on
         the small model that made every float island worse than none. So islands are searched on
         the uncorrected model, against every layer in int8 as it ships (corrected).
+
+        Where every-layer int8 on the chosen ranges misses the budget, every-layer int8 on min..max
+        is judged before any layer goes to float: the two are near each other on the held-out
+        images, and an all-int8 file within the budget beats float islands (smaller, one delegate,
+        integer-only accelerators).
         """
-        from .fallback import RANK_IMAGES, choose_layers
+        from .fallback import RANK_IMAGES, choose_layers, judge_model
         from .sensitivity import layer_errors
 
         @functools.cache
@@ -119,40 +125,83 @@ class Int8Variant(Variant):
             plain = cached_calibration(inputs, form, False)
             return [r["tensor"] for r in layer_errors(plain, inputs.calib[:RANK_IMAGES])]
 
-        corrects = inputs.build.bias_correction
+        corrects, budget = inputs.build.bias_correction, inputs.fallback.budget
         how = " (every layer's rounding fitted and bias-corrected)" if corrects else ""
-        return choose_layers(ranked, lambda layers: int8_model(inputs, form, False, layers), inputs.fallback,
+        chosen: list[str] = []
+
+        def minmax_instead() -> bool:
+            if (ranged_calibration(inputs, form, corrects)[1] or {}).get("kept") != "mse":
+                return False  # the file judged already was min..max's
+            minmax = int8_model(inputs, form, corrects, ranges="minmax")
+            verdict = judge_model(minmax, inputs.reference, budget)
+            print(f"   0 layers in float, min..max activation ranges: {verdict.line(budget)}{how}")
+            if verdict.verdict == "within":
+                chosen.append("minmax")
+            return bool(chosen)
+
+        keep = choose_layers(ranked, lambda layers: int8_model(inputs, form, False, layers), inputs.fallback,
                              inputs.reference, "in float", note=how,
-                             every_layer=lambda: int8_model(inputs, form, corrects))
+                             every_layer=lambda: int8_model(inputs, form, corrects), instead=minmax_instead)
+        return keep, (chosen[0] if chosen else None)
 
 
-def int8_model(inputs: BuildInputs, form: str, corrected: bool, keep_float: Sequence[str] = ()) -> bytes:
-    """The int8 file's bytes, made once per export (judged, then published)."""
-    key = ("int8", form, corrected, inputs.build.io_type, tuple(keep_float))
-    return inputs.cached(key, lambda: quantize_int8(cached_calibration(inputs, form, corrected),
+def int8_model(inputs: BuildInputs, form: str, corrected: bool, keep_float: Sequence[str] = (),
+               ranges: str | None = None) -> bytes:
+    """The int8 file's bytes, made once per export (judged, then published); ``ranges`` overrides
+    --activation-ranges."""
+    key = ("int8", form, corrected, inputs.build.io_type, tuple(keep_float), ranges)
+    return inputs.cached(key, lambda: quantize_int8(cached_calibration(inputs, form, corrected, ranges),
                                                     inputs.build.io_type, keep_float))
 
 
-def cached_calibration(inputs: BuildInputs, form: str, corrected: bool) -> bytes:
+def cached_calibration(inputs: BuildInputs, form: str, corrected: bool, ranges: str | None = None) -> bytes:
     """The float flatbuffer with activation ranges, from the bias-corrected model or the trained one,
     calibrated once per export."""
-    return ranged_calibration(inputs, form, corrected)[0]
+    return ranged_calibration(inputs, form, corrected, ranges)[0]
 
 
-def ranged_calibration(inputs: BuildInputs, form: str, corrected: bool) -> tuple[bytes, dict | None]:
-    """The calibrated flatbuffer with the activation ranges --activation-ranges asks for
-    (activation_ranges.py), and their summary (None: the calibration's min..max)."""
+def ranged_calibration(inputs: BuildInputs, form: str, corrected: bool,
+                       ranges: str | None = None) -> tuple[bytes, dict | None]:
+    """The calibrated flatbuffer with the activation ranges ``ranges`` (default: what
+    --activation-ranges asks for; activation_ranges.py), and their summary (None: the calibration's
+    min..max)."""
     model = corrected_model(inputs, form)[0] if corrected else inputs.model
+    minmax = inputs.cached(("calibrated", form, corrected, "minmax"),
+                           lambda: (calibrated_flatbuffer(model, inputs.calib, form), None))
+    if (ranges or inputs.build.activation_ranges) == "minmax":
+        return minmax
 
-    def calibrate() -> tuple[bytes, dict | None]:
-        calibrated = calibrated_flatbuffer(model, inputs.calib, form)
-        if inputs.build.activation_ranges == "minmax":
-            return calibrated, None
-        from .activation_ranges import RANGE_IMAGES, chosen_ranges
+    def choose() -> tuple[bytes, dict]:
+        from .activation_ranges import RANGE_IMAGES, chosen_ranges, judged
 
-        return chosen_ranges(calibrated, inputs.calib[:RANGE_IMAGES])
+        calibrated = minmax[0]
+        ranged, summary = chosen_ranges(calibrated, inputs.calib[:RANGE_IMAGES])
+        summary |= judged(calibrated, ranged, inputs.calib,
+                          lambda flatbuffer: quantize_int8(flatbuffer, "float32"))
+        print(ranges_line(summary, "" if corrected or not inputs.build.bias_correction
+                          else " (the fallback search's model)"))
+        return (ranged if summary["kept"] == "mse" else calibrated), summary
 
-    return inputs.cached(("calibrated", form, corrected), calibrate)
+    return inputs.cached(("calibrated", form, corrected, "mse"), choose)
+
+
+def ranges_description(inputs: BuildInputs, form: str, corrected: bool, ranges: str | None) -> dict | None:
+    """What the description says of the shipped file's activation ranges."""
+    summary = ranged_calibration(inputs, form, corrected)[1]
+    if summary is None or ranges is None:
+        return summary
+    return summary | {"kept": ranges, "why": "every layer int8 met the budget on these ranges only"}
+
+
+def ranges_line(summary: dict, which: str = "") -> str:
+    """One line on the chosen activation ranges and the whole-model judgement."""
+    rmse, judge = summary["logit_rmse"], summary["judged_on"]
+    images = f"{judge['images']} calibration images" + ("" if judge["images_apart"] else " (the same)")
+    verdict = ("kept" if summary["kept"] == "mse" else
+               "not kept: farther from float than the calibration's min..max")
+    return (f"int8 activation ranges{which}: {summary['tensors_changed']} of {summary['tensors']} narrowed "
+            f"to their least int8 error on {summary['images']} calibration images; {verdict} "
+            f"(int8 logit RMSE {rmse['mse']:.4f} against {rmse['minmax']:.4f} for min..max on {images})")
 
 
 def corrected_model(inputs: BuildInputs, form: str) -> tuple[keras.Model, dict | None]:

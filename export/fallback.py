@@ -4,7 +4,9 @@ Both quantizers call ``choose_layers`` (converter.py for int8, aeq_variants.py f
 Quantizer's variants); only what a chosen layer gets differs (kept in float, int16 activations,
 int8 weights), and that is the caller's ``make``. The policy:
 
-1. every layer quantised is judged first: within the budget, nothing falls back;
+1. every layer quantised is judged first: within the budget, nothing falls back; nor does it
+   when the caller's other every-layer-quantised model (``instead``, e.g. int8 on min..max
+   activation ranges) is within it;
 2. otherwise layers are added worst first (``ranked``) until the budget is met on held-out images;
 3. the layers found are kept only when they beat every-layer-quantised measurably on the same
    images (a paired bootstrap): a layer outside the quantiser costs speed and the integer-only
@@ -32,13 +34,15 @@ RANK_IMAGES = 32
 
 def choose_layers(ranked: Callable[[], list[str]], make: Callable[[list[str]], bytes], fallback: Fallback,
                   reference: Reference, label: str, budget: Budget | None = None,
-                  every_layer: Callable[[], bytes] | None = None, note: str = "") -> list[str]:
+                  every_layer: Callable[[], bytes] | None = None, note: str = "",
+                  instead: Callable[[], bool] | None = None) -> list[str]:
     """The layers ``make(layers)`` should give the fallback (``label`` says what they get).
 
     ``ranked()`` lists the layers worst first; it costs a debugger run, which a model within its
     budget never needs. ``every_layer()`` is the model with every layer quantised as it would ship
     (default ``make([])``), ``note`` what its line should add; ``budget`` overrides the fallback's
-    own (a variant with a stricter floor).
+    own (a variant with a stricter floor). ``instead()``, asked when that model misses, judges
+    another way to quantise every layer and says whether the caller ships it (then [] is returned).
     """
     budget = budget or fallback.budget
     forced = resolve(fallback.keep_float, ranked()) if fallback.keep_float else []
@@ -49,7 +53,7 @@ def choose_layers(ranked: Callable[[], list[str]], make: Callable[[list[str]], b
     first = (every_layer or (lambda: make([])))()
     verdict = judge_model(first, reference, budget)
     print(f"   0 layers {label}: {verdict.line(budget)}{note}")
-    if verdict.verdict == "within" or not ranked():
+    if verdict.verdict == "within" or not ranked() or (instead is not None and instead()):
         return []
     keep = search(ranked, make, budget, reference, [], label, start=1)[0]
     return keep if keep and _measurably_better(first, make(keep), reference, label) else []
