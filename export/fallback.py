@@ -53,7 +53,7 @@ def choose_layers(ranked: Callable[[], list[str]], make: Callable[[list[str]], b
     first = (every_layer or (lambda: make([])))()
     verdict = judge_model(first, reference, budget)
     print(f"   0 layers {label}: {verdict.line(budget)}{note}")
-    if verdict.verdict == "within" or not ranked() or (instead is not None and instead()):
+    if verdict.verdict == "within" or (instead is not None and instead()) or not ranked():
         return []
     keep = search(ranked, make, budget, reference, [], label, start=1)[0]
     return keep if keep and _measurably_better(first, make(keep), reference, label) else []
