@@ -106,7 +106,7 @@ class Int8Variant(Variant):
     @staticmethod
     def keep_float(inputs: BuildInputs, form: str) -> tuple[list[str], str | None]:
         """The layers to keep in float (fallback.py's policy): none if every-layer int8 meets the budget,
-        and the activation ranges it ships with (None: --activation-ranges').
+        and the activation ranges it ships with (None: as --activation-ranges asks).
 
         A layer kept in float must not carry a correction for int8 rounding it no longer has: on
         the small model that made every float island worse than none. So islands are searched on
