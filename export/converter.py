@@ -195,10 +195,13 @@ def ranges_description(inputs: BuildInputs, form: str, corrected: bool, ranges: 
 
 def ranges_line(summary: dict, which: str = "") -> str:
     """One line on the chosen activation ranges and the whole-model judgement."""
+    from .activation_ranges import MIN_APART
+
     rmse, judge = summary["logit_rmse"], summary["judged_on"]
     images = f"{judge['images']} calibration images" + ("" if judge["images_apart"] else " (the same)")
     verdict = ("kept" if summary["kept"] == "mse" else
-               "not kept: farther from float than the calibration's min..max")
+               "not kept: farther from float than the calibration's min..max" if judge["images_apart"] else
+               f"not kept: fewer than {MIN_APART} calibration images left to judge them on")
     return (f"int8 activation ranges{which}: {summary['tensors_changed']} of {summary['tensors']} narrowed "
             f"to their least int8 error on {summary['images']} calibration images; {verdict} "
             f"(int8 logit RMSE {rmse['mse']:.4f} against {rmse['minmax']:.4f} for min..max on {images})")
