@@ -2,9 +2,10 @@
 
 tests/data/variant_logits.npz holds, per export configuration (variant, quantizer, decoder form,
 I/O type), the logits of a fixed seeded model on two fixed images, recorded by ``python
-tests/variant_logits.py`` (last on an AMD Zen 4, family 25 model 17, after issue 21's chosen int8
-activation ranges changed the converter's int8 on purpose; ``int8-minmax`` keeps the earlier
-int8, and on the real seed model it computes the earlier code's logits bit for bit). On
+tests/variant_logits.py`` (last on an AMD Zen 5, family 26 model 2, after issue 21's whole-model
+judgement of the chosen int8 activation ranges: on these 16 calibration images too few are left
+to judge them on, so ``int8`` keeps min..max again; ``int8-minmax`` is the earlier int8, and on
+the real seed model it computes the earlier code's logits bit for bit). On
 the CPU, core count and library versions they were recorded with, they must match bit for bit.
 
 Elsewhere float kernels round differently (AVX2, AVX-512, AMX), and what each variant does with
