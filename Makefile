@@ -20,7 +20,7 @@ SHARED ?= ../shared
 SHARED_DATA := $(SHARED)/data/oxford-iiit-pet-3breeds
 SHARED_WEIGHTS := $(SHARED)/weights/mobilenet_v2_1.0_no_top.weights.h5
 
-.PHONY: help install gpu-deps browser-deps browser-check model train export report compare pareto demo shared readme-figures test lint clean
+.PHONY: help install gpu-deps profile-deps browser-deps browser-check model train export report compare profile pareto demo shared readme-figures test lint clean
 
 help:
 	@echo "make install   create $(VENV) and install petseg with training and test tools"
@@ -29,10 +29,12 @@ help:
 	@echo "make demo      the whole pipeline on synthetic pets: offline, a few minutes"
 	@echo "make report    benchmark the exported variants again, with plots and overlays"
 	@echo "make compare   TFLite variants against ONNX Runtime, exported from one model, timed in one run"
+	@echo "make profile   where compare's fp32 and int8 spend their time, by kind of work, beside ONNX Runtime"
 	@echo "make pareto    train every model size (SIZES) with its own recipe -> fp32 + int8 -> one benchmark"
 	@echo "               run -> Pareto table, goals and plot in $(REPORTS)/ (DATA, ENCODER_WEIGHTS)"
 	@echo "make readme-figures  copy the plots of the last run into docs/ (the README's pictures)"
 	@echo "make gpu-deps  (root, Debian) SwiftShader, a software Vulkan device, for --accelerator gpu and its tests"
+	@echo "make profile-deps  (root, Debian) Linux perf, for make profile and its tests"
 	@echo "make browser-deps  the browser check's npm packages, pinned by web/package-lock.json (needs Node.js 20+)"
 	@echo "make browser-check  every export in OUT ($(OUT)) on LiteRT GPU (Python), MediaPipe web CPU/GPU and LiteRT.js"
 	@echo "               wasm/WebGPU in headless Chromium, against LiteRT on the CPU -> $(REPORTS)/browser.json"
@@ -51,6 +53,11 @@ $(BIN)/petseg-train: pyproject.toml
 gpu-deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium libvulkan1
+
+# make profile samples a .tflite's CPU time with Linux perf (LiteRT's Python packages have no op profiler).
+profile-deps:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends linux-perf
 
 # npm ci only when the lock file changed since the last install (node_modules/.package-lock.json is
 # npm's record of it). Playwright drives the system's chromium: it never downloads a browser.
@@ -81,6 +88,12 @@ report: install
 compare: install
 	$(BIN)/python -m petseg.benchmark.compare --model $(OUT)/petseg.keras --out $(OUT)/compare \
 		--reports $(REPORTS) --threads $(THREADS)
+
+# After make compare: its files profiled one after another, at one thread (the goals' setting).
+profile: install
+	$(BIN)/python -m petseg.benchmark.profile $(OUT)/compare/petseg_fp32.tflite $(OUT)/compare/petseg_onnx.onnx \
+		$(OUT)/compare/petseg_int8.tflite $(OUT)/compare/petseg_onnx-int8.onnx \
+		--markdown $(REPORTS)/profile.md --json $(REPORTS)/profile.json
 
 # Each size trains with its own recipe (no EPOCHS here), then all are timed in ONE petseg-bench run so
 # that their latencies compare; each int8 is scored against its own size's fp32.

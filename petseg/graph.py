@@ -38,24 +38,29 @@ MAC_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CO
 
 def count_macs(interpreter) -> int:
     """Multiply-accumulates per inference of the convolution-like ops (what dominates a U-Net)."""
+    return sum(macs_by_op(interpreter).values())
+
+
+def macs_by_op(interpreter) -> Counter:
+    """Multiply-accumulates per inference, by op name (CONV_2D, DEPTHWISE_CONV_2D, ...)."""
     shapes = {t["index"]: tuple(int(x) for x in t["shape"]) for t in interpreter.get_tensor_details()}
-    total = 0
+    total: Counter = Counter()
     for node in interpreter._get_ops_details():  # noqa: SLF001
-        op, ins, outs = node["op_name"], list(node["inputs"]), list(node["outputs"])
-        if op not in MAC_OPS:
-            continue
-        if op == "TRANSPOSE_CONV":  # inputs: output_shape, weights [O, H, W, I], input
-            weights, data = shapes.get(ins[1]), shapes.get(ins[2])
-            if weights and data:
-                total += int(np.prod(data)) * weights[0] * weights[1] * weights[2]
-            continue
-        weights, out = shapes.get(ins[1]), shapes.get(outs[0])
-        if not weights or not out:
-            continue
-        if op == "CONV_2D":  # weights [O, H, W, I]
-            total += int(np.prod(out)) * weights[1] * weights[2] * weights[3]
-        elif op == "DEPTHWISE_CONV_2D":  # weights [1, H, W, O]
-            total += int(np.prod(out)) * weights[1] * weights[2]
-        else:  # FULLY_CONNECTED weights [O, I]
-            total += int(np.prod(out)) * weights[1]
+        op = node["op_name"]
+        if op in MAC_OPS:
+            total[op] += _node_macs(op, list(node["inputs"]), list(node["outputs"]), shapes)
     return total
+
+
+def _node_macs(op: str, ins: list[int], outs: list[int], shapes: dict[int, tuple[int, ...]]) -> int:
+    if op == "TRANSPOSE_CONV":  # inputs: output_shape, weights [O, H, W, I], input
+        weights, data = shapes.get(ins[1]), shapes.get(ins[2])
+        return int(np.prod(data)) * weights[0] * weights[1] * weights[2] if weights and data else 0
+    weights, out = shapes.get(ins[1]), shapes.get(outs[0])
+    if not weights or not out:
+        return 0
+    if op == "CONV_2D":  # weights [O, H, W, I]
+        return int(np.prod(out)) * weights[1] * weights[2] * weights[3]
+    if op == "DEPTHWISE_CONV_2D":  # weights [1, H, W, O]
+        return int(np.prod(out)) * weights[1] * weights[2]
+    return int(np.prod(out)) * weights[1]  # FULLY_CONNECTED weights [O, I]

@@ -15,7 +15,8 @@ from .segmenter import Segmenter
 
 
 class OnnxModel(Segmenter):
-    def __init__(self, path: Path, num_threads: int | None = None) -> None:
+    def __init__(self, path: Path, num_threads: int | None = None,
+                 profile_prefix: Path | None = None) -> None:
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -25,6 +26,9 @@ class OnnxModel(Segmenter):
         if num_threads:
             options.intra_op_num_threads = num_threads
             options.inter_op_num_threads = 1
+        if profile_prefix is not None:  # ONNX Runtime's node profile (benchmark/profile_worker.py)
+            options.enable_profiling = True
+            options.profile_file_prefix = str(profile_prefix)
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
@@ -54,7 +58,7 @@ class OnnxModel(Segmenter):
         return {}
 
     def macs(self) -> int:
-        return 0
+        return sum(macs for _, _, macs in conv_macs(self.path))
 
     def set_input(self, image: np.ndarray) -> None:
         self._feed = {self.input.name: image[None].astype(np.dtype(self.input_dtype))}
@@ -64,3 +68,44 @@ class OnnxModel(Segmenter):
 
     def logits(self) -> np.ndarray:
         return self._out[0].astype(np.float32)
+
+
+# The ONNX ops that do multiply-accumulates, and where their weights sit among the inputs.
+_WEIGHT_INPUT = {"Conv": 1, "ConvTranspose": 1, "ConvInteger": 1, "QLinearConv": 3, "Gemm": 1, "MatMul": 1}
+
+
+def conv_macs(path: Path) -> list[tuple[str, list[int], int]]:
+    """(op type, weight shape, MACs per inference) of each multiply-accumulating node in the file.
+
+    Counted on the graph as written, with ONNX's shape inference (the onnx package, in
+    petseg[onnx]): ONNX Runtime's own profile omits the weights of the ops it prepacks. Empty
+    where onnx is not installed.
+    """
+    try:
+        import onnx
+    except ImportError:
+        return []
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    graph = model.graph
+    shapes = {v.name: [d.dim_value or 1 for d in v.type.tensor_type.shape.dim]
+              for v in (*graph.input, *graph.value_info, *graph.output)}
+    shapes.update({t.name: list(t.dims) for t in graph.initializer})
+    found = []
+    for node in graph.node:
+        at = _WEIGHT_INPUT.get(node.op_type)
+        if at is None or len(node.input) <= at:
+            continue
+        data, weights = shapes.get(node.input[0]), shapes.get(node.input[at])
+        out = shapes.get(node.output[0])
+        if not data or not weights or not out:
+            continue
+        found.append((node.op_type, weights, _node_macs(node.op_type, data, weights, out)))
+    return found
+
+
+def _node_macs(op: str, data: list[int], weights: list[int], out: list[int]) -> int:
+    if op == "ConvTranspose":  # weights [C_in, C_out / group, kH, kW]: every input pixel
+        return int(np.prod(data)) * int(np.prod(weights[1:]))
+    if op in ("Gemm", "MatMul"):  # K = the data's last axis
+        return int(np.prod(out)) * data[-1]
+    return int(np.prod(out)) * int(np.prod(weights[1:]))  # weights [C_out, C_in / group, kH, kW]

@@ -1,0 +1,125 @@
+"""Where each model's time goes: CPU time and GMAC/s by kind of work, LiteRT beside ONNX Runtime.
+
+    python -m petseg.benchmark.profile models/compare/petseg_fp32.tflite models/compare/petseg.onnx
+
+A .tflite is sampled with Linux perf while it runs (XNNPACK's microkernels keep their names);
+a .onnx is timed by ONNX Runtime's own node profiler. Both are summed into the same families
+(convolution, depthwise convolution, elementwise, data movement, ...), so the table says which
+kind of work one runtime does slower. Models run one after another, never together. Each
+column after the first is also given as a ratio of the first model's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from petseg.atomic import write_text
+from petseg.child import run_module
+from petseg.environment import cpu_model
+from petseg.errors import PetsegError
+from petseg.modelfile import check_model_path
+from petseg.quiet import VERBOSE_HELP, quiet_cli
+from petseg.table import format_table, markdown_table
+
+from .kernels import FAMILIES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m petseg.benchmark.profile", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("models", nargs="+", type=Path, metavar="MODEL", help=".tflite or .onnx files")
+    p.add_argument("--threads", type=int, default=1, help="threads per model (default 1, as the goals)")
+    p.add_argument("--seconds", type=float, default=5.0, help="how long each model runs profiled (default 5)")
+    p.add_argument("--markdown", type=Path, default=None, help="also write the tables here")
+    p.add_argument("--json", type=Path, default=None, help="also write every figure here")
+    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    p.add_argument("--debug", action="store_true", help="show tracebacks (and what --verbose shows)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads < 1 or args.seconds <= 0:
+        raise PetsegError("--threads must be at least 1 and --seconds above 0")
+    paths = [check_model_path(p, (".tflite", ".onnx")) for p in args.models]
+    if any(p.suffix != ".onnx" for p in paths):
+        from .perf_sampling import perf_binary
+
+        perf_binary()  # before any model runs: a missing perf is said at once
+    cpu = cpu_model()
+    print(f"CPU: {cpu}; {args.threads} thread(s); {args.seconds:g} s per model")
+    profiles = []
+    for path in paths:
+        print(f"profiling {path} ...", flush=True)
+        answer = run_module("petseg.benchmark.profile_worker",
+                            [str(path), "--threads", str(args.threads), "--seconds", str(args.seconds)],
+                            f"{path} cannot be profiled", "check that it is an exported segmentation model",
+                            timeout=args.seconds * 10 + 600)
+        profiles.append({"model": str(path), **json.loads(answer)})
+    headers, rows = family_table(profiles)
+    print(format_table(headers, rows))
+    for profile in profiles:
+        print(f"\n{profile['model']} ({profile['how']}), the most time:")
+        print(format_table(*top_table(profile)))
+    if args.markdown:
+        write_text(args.markdown, markdown(profiles, cpu, args.threads))
+    if args.json:
+        figures = {"cpu": cpu, "threads": args.threads, "profiles": profiles}
+        write_text(args.json, json.dumps(figures, indent=1))
+    return 0
+
+
+def family_table(profiles: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """One row per family; per model its CPU ms per inference, GMAC/s and (after the first) the ratio."""
+    headers = ["family"]
+    for i, p in enumerate(profiles):
+        name = Path(p["model"]).name
+        headers += [f"{name} ms", "GMAC/s"] + ([f"x {Path(profiles[0]['model']).name}"] if i else [])
+    used = [f for f in FAMILIES if any(f in p["families"] for p in profiles)]
+    rows = [[family, *_cells(profiles, lambda p, f=family: p["families"].get(f, {}))] for family in used]
+    rows.append(["all (CPU time)", *_cells(profiles, _total)])
+    rows.append(["wall clock per inference", *_cells(profiles, lambda p: {"ms": p["wall_ms"]}, rate=False)])
+    rows.append(["median, not profiled", *_cells(profiles, lambda p: {"ms": p["plain_ms"]}, rate=False)])
+    return headers, rows
+
+
+def _total(profile: dict) -> dict:
+    fams = profile["families"].values()
+    return {"ms": sum(f["ms"] for f in fams), "macs": sum(f.get("macs", 0) for f in fams)}
+
+
+def _cells(profiles: list[dict], pick, rate: bool = True) -> list[str]:
+    cells: list[str] = []
+    first = pick(profiles[0]).get("ms")
+    for i, p in enumerate(profiles):
+        entry = pick(p)
+        ms, macs = entry.get("ms"), entry.get("macs", 0)
+        cells.append("" if ms is None else f"{ms:.3f}")
+        cells.append(f"{macs / ms / 1e6:.1f}" if rate and ms and macs else "")
+        if i:
+            cells.append(f"{ms / first:.2f}" if ms and first else "")
+    return cells
+
+
+def top_table(profile: dict) -> tuple[list[str], list[list[str]]]:
+    rows = [[t["name"][:72], t["family"], t["isa"], f"{t['ms']:.3f}"] for t in profile["top"]]
+    return ["function or node", "family", "instruction set", "ms per inference"], rows
+
+
+def markdown(profiles: list[dict], cpu: str, threads: int) -> str:
+    parts = [f"# Where the time goes\n\nCPU: {cpu}; {threads} thread(s). "
+             "CPU milliseconds per inference by kind of work (a .tflite sampled with perf, a .onnx "
+             "from ONNX Runtime's node profile); GMAC/s counts each graph's own multiply-accumulates.\n",
+             markdown_table(*family_table(profiles))]
+    for profile in profiles:
+        parts.append(f"\n## {profile['model']} ({profile['runtime']}, {profile['how']})\n")
+        parts.append(markdown_table(*top_table(profile)))
+    return "\n".join(parts) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(quiet_cli(main, prog="petseg.benchmark.profile"))

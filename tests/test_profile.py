@@ -1,0 +1,155 @@
+"""Where the time goes (benchmark/profile.py): families from XNNPACK's kernel names and ONNX Runtime's
+nodes, CPU time that adds up to the wall clock, and one-line refusals."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from petseg.benchmark import kernels
+from petseg.benchmark.perf_sampling import FREQUENCY_HZ, parse_report
+from petseg.benchmark.profile_worker import onnx_families
+
+# Names as perf reads them from LiteRT 2.3's library (nm libpywrap_litert_common.so).
+SYMBOLS = {
+    "xnn_f32_gemm_minmax_ukernel_4x16s4__fma3_broadcast": (kernels.CONV, "fma3_broadcast"),
+    "xnn_f32_igemm_minmax_ukernel_5x16__fma3_broadcast_prfm": (kernels.CONV, "fma3_broadcast_prfm"),
+    "xnn_qs8_qc8w_igemm_minmax_fp32_ukernel_7x16c8__avx512vnni_prfm": (kernels.CONV, "avx512vnni_prfm"),
+    "xnn_f32_dwconv_minmax_ukernel_25p16c__fma3": (kernels.DEPTHWISE, "fma3"),
+    "xnn_x32_packw_gemm_goi_ukernel_x16s4__avx_u4": (kernels.PACKING, "avx_u4"),
+    "xnn_f32_vadd_ukernel__avx512f_u32": (kernels.ELEMENTWISE, "avx512f_u32"),
+    "xnn_f32_vclamp_ukernel__avx_u16": (kernels.ELEMENTWISE, "avx_u16"),
+    "xnn_x8_lut_ukernel__avx2_u128": (kernels.ELEMENTWISE, "avx2_u128"),
+    "xnn_x32_transposec_ukernel__8x8_reuse_multi_avx": (kernels.MOVEMENT, "8x8_reuse_multi_avx"),
+}
+
+
+@pytest.mark.parametrize("symbol, expected", SYMBOLS.items())
+def test_xnnpack_kernels_are_named_by_their_work(symbol, expected):
+    found = kernels.symbol_family(symbol, "libpywrap_litert_common.so"), kernels.kernel_isa(symbol)
+    assert found == expected
+
+
+@pytest.mark.parametrize("symbol, dso, family", [
+    ("__memcpy_avx_unaligned_erms", "libc.so.6", kernels.MOVEMENT),
+    ("pthreadpool_parallelize_2d_tile_2d", "libpywrap_litert_common.so", kernels.SCHEDULING),
+    ("xnn_run_operator_with_index", "libpywrap_litert_common.so", kernels.SCHEDULING),
+    ("_PyEval_EvalFrameDefault", "python3.11", kernels.OUTSIDE),
+    ("native_write", "[kernel.kallsyms]", kernels.OUTSIDE),
+])
+def test_what_is_not_a_kernel_is_named_too(symbol, dso, family):
+    assert kernels.symbol_family(symbol, dso) == family
+
+
+def test_perf_sample_counts_become_cpu_milliseconds():
+    text = (" 400 \tlibpywrap_litert_common.so\t[.] xnn_f32_gemm_minmax_ukernel_4x16s4__fma3_broadcast\n"
+            " 4          \t[kernel.kallsyms]         \t[k] finish_task_switch.isra.0\n"
+            "# a comment\n\n")
+    found = parse_report(text)
+    gemm = ("libpywrap_litert_common.so", "xnn_f32_gemm_minmax_ukernel_4x16s4__fma3_broadcast")
+    assert found[gemm] == pytest.approx(400 * 1e3 / FREQUENCY_HZ)
+    assert found[("[kernel.kallsyms]", "finish_task_switch.isra.0")] == pytest.approx(4 * 1e3 / FREQUENCY_HZ)
+
+
+def _node(ts, op, dur, inputs, outputs):
+    return {"cat": "Node", "name": f"n{ts}_kernel_time", "ts": ts, "dur": dur,
+            "args": {"op_name": op, "input_type_shape": [{"float": s} for s in inputs],
+                     "output_type_shape": [{"float": s} for s in outputs]}}
+
+
+def test_onnx_runtime_nodes_become_families_with_their_macs():
+    events = []
+    for ts in (0, 1000, 2000):  # one warm-up run, then two measured
+        events.append({"cat": "Session", "name": "model_run", "ts": ts, "dur": 500})
+        events.append(_node(ts + 1, "Conv", 200, [[1, 3, 8, 8], [16, 3, 3, 3], [16]], [[1, 16, 8, 8]]))
+        events.append(_node(ts + 2, "FusedConv", 100, [[1, 16, 8, 8], [16, 1, 3, 3]], [[1, 16, 8, 8]]))
+        events.append(_node(ts + 3, "Concat", 50, [[1, 16, 8, 8]] * 2, [[1, 32, 8, 8]]))
+    macs = [("Conv", [16, 3, 3, 3], 27_648), ("Conv", [16, 1, 3, 3], 9_216),
+            ("ConvTranspose", [16, 8, 3, 3], 5)]
+    result = onnx_families(events, skip_runs=1, macs=macs)
+    fams = result["families"]
+    assert fams[kernels.CONV] == {"ms": pytest.approx(0.2), "macs": 27_648 + 5}
+    assert fams[kernels.DEPTHWISE] == {"ms": pytest.approx(0.1), "macs": 9_216}
+    assert fams[kernels.MOVEMENT]["ms"] == pytest.approx(0.05)
+    assert fams[kernels.SCHEDULING]["ms"] == pytest.approx(0.15)  # the run beyond its nodes
+    assert result["top"][0]["name"] == "Conv"
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model, tmp_path_factory):
+    from petseg.export.cli import main
+
+    pytest.importorskip("onnxruntime")  # the dev extra has it: the ONNX file is profiled beside them
+    out = tmp_path_factory.mktemp("profiled")
+    assert main(["--model", str(tiny_model), "--quantize", "fp32,int8,onnx", "--out", str(out),
+                 "--calibration-samples", "8", "--verify-images", "2", "--max-drop", "off"]) == 0
+    return out
+
+
+def profile(*args):
+    return subprocess.run([sys.executable, "-m", "petseg.benchmark.profile", *map(str, args)],
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.skipif(shutil.which("perf") is None, reason="needs Linux perf (apt-get install linux-perf)")
+def test_cpu_time_adds_up_and_the_convolutions_carry_the_macs(exported, tmp_path):
+    from petseg.runtime import TFLiteModel
+
+    files = [exported / "petseg_fp32.tflite", exported / "petseg_int8.tflite"]
+    proc = profile(*files, "--seconds", "2", "--json", tmp_path / "p.json", "--markdown", tmp_path / "p.md")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "CPU:" in proc.stdout and "x petseg_fp32.tflite" in proc.stdout
+    data = json.loads((tmp_path / "p.json").read_text())
+    for path, found in zip(files, data["profiles"]):
+        fams = found["families"]
+        cpu_ms = sum(f["ms"] for f in fams.values())
+        # One thread: the sampled CPU time per inference is the wall-clock time per inference.
+        assert 0.7 < cpu_ms / found["wall_ms"] < 1.3, (cpu_ms, found["wall_ms"])
+        assert fams[kernels.CONV]["ms"] > 0 and fams[kernels.DEPTHWISE]["ms"] > 0
+        macs = sum(f.get("macs", 0) for f in fams.values())
+        assert macs == TFLiteModel(path).macs()
+        assert any(t["name"].startswith("xnn_") and t["isa"] for t in found["top"])
+    assert "| family |" in (tmp_path / "p.md").read_text()
+
+
+def test_onnx_runtime_profiles_its_own_nodes(exported, tmp_path):
+    proc = profile(exported / "petseg_onnx.onnx", "--seconds", "1", "--json", tmp_path / "p.json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = json.loads((tmp_path / "p.json").read_text())["profiles"][0]
+    from petseg.onnx_runtime import OnnxModel
+    from petseg.runtime import TFLiteModel
+
+    # The Keras graph's MACs, counted on the ONNX file; int8's sub-pixel decoder does exactly as many.
+    macs = OnnxModel(exported / "petseg_onnx.onnx").macs()
+    assert macs == TFLiteModel(exported / "petseg_int8.tflite").macs() > 0
+    assert sum(f["macs"] for f in found["families"].values()) == macs
+    node_ms = sum(f["ms"] for f in found["families"].values())
+    assert 0.5 < node_ms / found["wall_ms"] <= 1.05
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "missing.tflite", "does not exist"),
+    (lambda d: d / "petseg.keras", "is not a .tflite or .onnx model"),
+])
+def test_what_cannot_be_profiled_gets_one_line(tmp_path, make, message):
+    path = make(tmp_path)
+    if path.suffix == ".keras":
+        path.write_bytes(b"PK")
+    proc = profile(path)
+    assert proc.returncode != 0 and message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_missing_perf_is_said_before_anything_runs(exported, monkeypatch, capsys):
+    from petseg.benchmark import perf_sampling
+    from petseg.benchmark.profile import main
+    from petseg.errors import run_cli
+
+    monkeypatch.setattr(perf_sampling.shutil, "which", lambda name: None)
+    assert run_cli(main, [str(exported / "petseg_fp32.tflite")], prog="profile") != 0
+    err = capsys.readouterr().err
+    assert "Linux perf, which is not installed" in err and len(err.strip().splitlines()) == 1
