@@ -11,23 +11,25 @@ import re
 
 CONV, DEPTHWISE = "convolution", "depthwise convolution"
 ELEMENTWISE, MOVEMENT = "elementwise", "data movement"
-PACKING, SCHEDULING, OUTSIDE = "weight packing", "runtime scheduling and threads", "outside the runtime"
+PACKING, TFLITE_KERNELS = "weight packing", "TFLite kernels (outside XNNPACK)"
+SCHEDULING, OUTSIDE = "runtime scheduling and threads", "outside the runtime"
 # In table order: the families that do the multiply-accumulates first.
-FAMILIES = (CONV, DEPTHWISE, ELEMENTWISE, MOVEMENT, PACKING, SCHEDULING, OUTSIDE)
+FAMILIES = (CONV, DEPTHWISE, ELEMENTWISE, MOVEMENT, PACKING, TFLITE_KERNELS, SCHEDULING, OUTSIDE)
 
 # The TFLite ops whose MACs petseg.graph counts, and the ONNX ops that do the same work.
 TFLITE_FAMILIES = {"CONV_2D": CONV, "TRANSPOSE_CONV": CONV, "FULLY_CONNECTED": CONV,
                    "DEPTHWISE_CONV_2D": DEPTHWISE}
 
 _ONNX_MOVEMENT = {"Concat", "Pad", "Slice", "Split", "Transpose", "Reshape", "DepthToSpace",
-                  "SpaceToDepth", "Resize", "Identity", "Squeeze", "Unsqueeze", "Flatten", "Gather",
-                  "ReorderInput", "ReorderOutput", "Expand", "Tile", "Cast"}
+                  "SpaceToDepth", "Identity", "Squeeze", "Unsqueeze", "Flatten", "Gather",
+                  "ReorderInput", "ReorderOutput", "Expand", "Tile"}  # Resize and Cast compute: elementwise
 _ONNX_CONV = {"Conv", "FusedConv", "ConvTranspose", "Gemm", "MatMul", "FusedGemm", "FusedMatMul",
               "QLinearConv", "ConvInteger", "MatMulInteger", "QLinearMatMul"}
 _GROUPED = {"Conv", "FusedConv", "QLinearConv", "ConvInteger"}  # the ops that may be depthwise
 
 # XNNPACK microkernels are named xnn_<types>_<operation>_..._ukernel_<tile>__<isa>. The
-# operation decides the family; packw (weights re-laid for a GEMM) comes before gemm.
+# operation decides the family; packw (weights re-laid for a GEMM) comes before gemm. Resizing
+# (ibilinear) and conversions (vcvt) are elementwise, as ONNX's Resize and Cast are.
 _XNN_RULES = (
     (re.compile(r"packw|pack_lh|packb|x32_zerob|x8_packq"), PACKING),
     (re.compile(r"dwconv"), DEPTHWISE),
@@ -35,11 +37,15 @@ _XNN_RULES = (
     (re.compile(r"_v[a-z0-9]+_|vunary|vbinary|raddstore|rminmax|r[d]?sum|x8_lut|"
                 r"gavgpool|avgpool|maxpool|argmaxpool|ibilinear|prelu"), ELEMENTWISE),
     (re.compile(r"transpose|copy|fill|pad|depthtospace|spacetodepth|packx|zip|unpool|concat|"
-                r"_xx_|x32_pack|indirection|im2col"), MOVEMENT),
+                r"_xx_|x32_pack"), MOVEMENT),
 )
 _LIBC_MOVEMENT = re.compile(r"^_*(memcpy|memmove|memset|__memcpy|__memmove|__memset)")
-_THREADS = re.compile(r"pthreadpool|thread_main|futex|sched_yield|spin|_raw_spin|"
-                      r"xnn_compute_|xnn_run_|xnn_invoke|TfLiteXNNPack|tflite::|litert::")
+# The ops a delegate left behind run on TFLite's own kernels (optimized_ops, reference_ops, ruy).
+_TFLITE_KERNELS = re.compile(r"tflite::(optimized_ops|optimized_integer_ops|reference_ops|"
+                             r"reference_integer_ops|ops::builtin)|ruy::")
+# XNNPACK's glue around its kernels (xnn_compute_*: indirection, tiling) is scheduling too.
+_THREADS = re.compile(r"pthreadpool|thread_main|sched_yield|"
+                      r"xnn_compute_|xnn_run_|xnn_invoke|xnn_indirection|TfLiteXNNPack|tflite::|litert::")
 
 
 def symbol_family(symbol: str, dso: str = "") -> str:
@@ -52,13 +58,16 @@ def symbol_family(symbol: str, dso: str = "") -> str:
         return ELEMENTWISE  # an unnamed xnn_*_ukernel is a small per-element kernel
     if _LIBC_MOVEMENT.match(name):
         return MOVEMENT
+    if _TFLITE_KERNELS.search(name):
+        return TFLITE_KERNELS
     if _THREADS.search(name) or name.startswith("xnn_") or "litert" in dso.lower():
         return SCHEDULING
-    return OUTSIDE  # Python, NumPy, the kernel, the profiler's own loop
+    return OUTSIDE  # Python, NumPy, the OS kernel, the profiler's own loop
 
 
-def kernel_isa(symbol: str) -> str:
-    """The instruction set an XNNPACK microkernel was written for (after '__'), else ''."""
+def kernel_variant(symbol: str) -> str:
+    """What follows '__' in an XNNPACK microkernel's name: its instruction set and unrolling
+    (``fma3_broadcast``, ``avx512vnni_prfm``, ``8x8_reuse_multi_avx``), else ''."""
     match = re.search(r"ukernel\w*?__([a-z0-9_]+)", symbol)
     return match.group(1) if match else ""
 

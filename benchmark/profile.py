@@ -1,18 +1,23 @@
 """Where each model's time goes: CPU time and GMAC/s by kind of work, LiteRT beside ONNX Runtime.
 
-    python -m petseg.benchmark.profile models/compare/petseg_fp32.tflite models/compare/petseg.onnx
+    python -m petseg.benchmark.profile models/compare/petseg_fp32.tflite models/compare/petseg_onnx.onnx
 
 A .tflite is sampled with Linux perf while it runs (XNNPACK's microkernels keep their names);
 a .onnx is timed by ONNX Runtime's own node profiler. Both are summed into the same families
 (convolution, depthwise convolution, elementwise, data movement, ...), so the table says which
 kind of work one runtime does slower. Models run one after another, never together. Each
 column after the first is also given as a ratio of the first model's time.
+
+At one thread (the default) both are the time per inference. At more threads a .tflite's is CPU
+time summed over its threads and a .onnx's each node's wall clock, which do not compare: the two
+runtimes are then refused together.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +31,9 @@ from petseg.quiet import VERBOSE_HELP, quiet_cli
 from petseg.table import format_table, markdown_table
 
 from .kernels import FAMILIES
+
+# ONNX Runtime's profiler stops recording at about a million events (a few thousand runs).
+MAX_SECONDS = 60.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,13 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.threads < 1 or args.seconds <= 0:
-        raise PetsegError("--threads must be at least 1 and --seconds above 0")
+    if args.threads < 1 or not (math.isfinite(args.seconds) and 0 < args.seconds <= MAX_SECONDS):
+        raise PetsegError(f"--threads must be at least 1 and --seconds above 0 and at most {MAX_SECONDS}")
     paths = [check_model_path(p, (".tflite", ".onnx")) for p in args.models]
-    if any(p.suffix != ".onnx" for p in paths):
-        from .perf_sampling import perf_binary
+    kinds = {p.suffix == ".onnx" for p in paths}
+    if args.threads > 1 and len(kinds) > 1:
+        raise PetsegError("at more than one thread a .tflite's profile is CPU time and a .onnx's wall "
+                          "clock, which do not compare; profile them in separate runs, or at --threads 1")
+    if False in kinds:
+        from .perf_sampling import check_sampling
 
-        perf_binary()  # before any model runs: a missing perf is said at once
+        check_sampling()  # before any model runs: perf missing or refused is said at once
     cpu = cpu_model()
     print(f"CPU: {cpu}; {args.threads} thread(s); {args.seconds:g} s per model")
     profiles = []
@@ -83,7 +95,7 @@ def family_table(profiles: list[dict]) -> tuple[list[str], list[list[str]]]:
     rows = [[family, *_cells(profiles, lambda p, f=family: p["families"].get(f, {}))] for family in used]
     rows.append(["all (CPU time)", *_cells(profiles, _total)])
     rows.append(["wall clock per inference", *_cells(profiles, lambda p: {"ms": p["wall_ms"]}, rate=False)])
-    rows.append(["median, not profiled", *_cells(profiles, lambda p: {"ms": p["plain_ms"]}, rate=False)])
+    rows.append(["wall clock, not profiled", *_cells(profiles, lambda p: {"ms": p["plain_ms"]}, rate=False)])
     return headers, rows
 
 
@@ -106,14 +118,15 @@ def _cells(profiles: list[dict], pick, rate: bool = True) -> list[str]:
 
 
 def top_table(profile: dict) -> tuple[list[str], list[list[str]]]:
-    rows = [[t["name"][:72], t["family"], t["isa"], f"{t['ms']:.3f}"] for t in profile["top"]]
-    return ["function or node", "family", "instruction set", "ms per inference"], rows
+    rows = [[t["name"][:72], t["family"], t["variant"], f"{t['ms']:.3f}"] for t in profile["top"]]
+    return ["function or node", "family", "kernel variant (ISA)", "ms per inference"], rows
 
 
 def markdown(profiles: list[dict], cpu: str, threads: int) -> str:
     parts = [f"# Where the time goes\n\nCPU: {cpu}; {threads} thread(s). "
-             "CPU milliseconds per inference by kind of work (a .tflite sampled with perf, a .onnx "
-             "from ONNX Runtime's node profile); GMAC/s counts each graph's own multiply-accumulates.\n",
+             "Milliseconds per inference by kind of work: a .tflite's CPU time sampled with perf, a "
+             ".onnx's node times from ONNX Runtime's profiler (at one thread both are the time per "
+             "inference); GMAC/s counts each graph's own multiply-accumulates.\n",
              markdown_table(*family_table(profiles))]
     for profile in profiles:
         parts.append(f"\n## {profile['model']} ({profile['runtime']}, {profile['how']})\n")

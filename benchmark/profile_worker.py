@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import time
@@ -49,9 +50,10 @@ def profile_tflite(path: Path, threads: int, seconds: float) -> dict:
     top = sorted(by_function.items(), key=lambda kv: -kv[1])[:TOP]
     return {"runtime": model.runtime_name, "how": "perf CPU samples", "threads": threads,
             "plain_ms": plain_ms, "wall_ms": samples.seconds * 1e3 / samples.iterations,
+            "os_cpu_ms": samples.cpu_seconds * 1e3 / samples.iterations,
             "iterations": samples.iterations, "families": dict(families),
             "top": [{"name": symbol, "family": kernels.symbol_family(symbol, dso),
-                     "isa": kernels.kernel_isa(symbol), "ms": ms} for (dso, symbol), ms in top]}
+                     "variant": kernels.kernel_variant(symbol), "ms": ms} for (dso, symbol), ms in top]}
 
 
 def profile_onnx(path: Path, threads: int, seconds: float) -> dict:
@@ -73,11 +75,16 @@ def profile_onnx(path: Path, threads: int, seconds: float) -> dict:
             **onnx_families(events, WARMUP, conv_macs(path))}
 
 
-def onnx_families(events: list[dict], skip_runs: int, macs: list[tuple[str, list[int], int]]) -> dict:
+def onnx_families(events: list[dict], skip_runs: int, macs: list) -> dict:
     """Per-inference ms by family from ONNX Runtime's profile after ``skip_runs`` runs, with the
     graph's MACs by family (``macs``: onnx_runtime.conv_macs). What a run took beyond its nodes
     (the session's own work) is scheduling.
+
+    A node is named by the file's node it came from where ONNX Runtime kept the name (fused
+    nodes add ``_token_N``): the profile leaves out the weights it prepacked (an int8 depthwise
+    QLinearConv's among them), so their shapes cannot say which convolutions are depthwise.
     """
+    in_file = {n.name: kernels.onnx_family(n.op_type, n.weights) for n in macs}
     runs = sorted((e for e in events if e.get("name") == "model_run"), key=lambda e: e["ts"])[skip_runs:]
     if not runs:
         return {"families": {}, "top": []}
@@ -91,17 +98,25 @@ def onnx_families(events: list[dict], skip_runs: int, macs: list[tuple[str, list
         args = e.get("args", {})
         op = args.get("op_name", "")
         inputs = [next(iter(t.values())) for t in args.get("input_type_shape", [])]
-        family = kernels.onnx_family(op, kernels.conv_weights(op, inputs))
+        family = in_file.get(_file_name(e["name"].removesuffix("_kernel_time"))) \
+            or kernels.onnx_family(op, kernels.conv_weights(op, inputs))
         ms = e["dur"] / 1e3 / len(runs)
         families[family]["ms"] += ms
         nodes[(op, family)] += ms
         node_ms += ms
     run_ms = sum(r["dur"] for r in runs) / 1e3 / len(runs)
     families[kernels.SCHEDULING]["ms"] += max(run_ms - node_ms, 0.0)
-    for op, weights, count in macs:
-        families[kernels.onnx_family(op, weights)]["macs"] += count
-    top = [{"name": op, "family": family, "isa": "", "ms": ms} for (op, family), ms in nodes.most_common(TOP)]
+    for node in macs:
+        families[in_file[node.name]]["macs"] += node.macs
+    top = [{"name": op, "family": family, "variant": "", "ms": ms}
+           for (op, family), ms in nodes.most_common(TOP)]
     return {"families": dict(families), "top": top}
+
+
+def _file_name(node: str) -> str:
+    """The file's node name behind a profiled node: ONNX Runtime's fusions append _token_N, its
+    NCHWc layout _nchwc."""
+    return re.sub(r"(_token_\d+|_nchwc)+$", "", node)
 
 
 def _warm(model) -> None:
@@ -112,14 +127,11 @@ def _warm(model) -> None:
 
 
 def _plain_ms(model, seconds: float) -> float:
-    """Wall-clock ms per inference with no profiler attached: what the profiler itself costs shows."""
-    times = []
-    deadline = time.perf_counter() + min(seconds, 2.0)
-    while time.perf_counter() < deadline or len(times) < 5:
-        start = time.perf_counter()
-        model.invoke()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1e3
+    """Mean wall-clock ms per inference with no profiler attached, measured as the profiled figure
+    is: beside it, it shows what the profiling itself cost."""
+    start = time.perf_counter()
+    runs = _loop(model, min(seconds, 2.0))
+    return (time.perf_counter() - start) * 1e3 / max(runs, 1)
 
 
 def _loop(model, seconds: float) -> int:

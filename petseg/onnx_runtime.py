@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class OnnxModel(Segmenter):
         return {}
 
     def macs(self) -> int:
-        return sum(macs for _, _, macs in conv_macs(self.path))
+        return sum(node.macs for node in conv_macs(self.path))
 
     def set_input(self, image: np.ndarray) -> None:
         self._feed = {self.input.name: image[None].astype(np.dtype(self.input_dtype))}
@@ -71,11 +72,19 @@ class OnnxModel(Segmenter):
 
 
 # The ONNX ops that do multiply-accumulates, and where their weights sit among the inputs.
-_WEIGHT_INPUT = {"Conv": 1, "ConvTranspose": 1, "ConvInteger": 1, "QLinearConv": 3, "Gemm": 1, "MatMul": 1}
+_WEIGHT_INPUT = {"Conv": 1, "ConvTranspose": 1, "ConvInteger": 1, "QLinearConv": 3, "Gemm": 1,
+                 "MatMul": 1, "MatMulInteger": 1, "QLinearMatMul": 3}
 
 
-def conv_macs(path: Path) -> list[tuple[str, list[int], int]]:
-    """(op type, weight shape, MACs per inference) of each multiply-accumulating node in the file.
+class MacNode(NamedTuple):
+    name: str
+    op_type: str
+    weights: list[int]
+    macs: int
+
+
+def conv_macs(path: Path) -> list[MacNode]:
+    """Each multiply-accumulating node in the file: its name, op type, weight shape and MACs.
 
     Counted on the graph as written, with ONNX's shape inference (the onnx package, in
     petseg[onnx]): ONNX Runtime's own profile omits the weights of the ops it prepacks. Empty
@@ -99,13 +108,15 @@ def conv_macs(path: Path) -> list[tuple[str, list[int], int]]:
         out = shapes.get(node.output[0])
         if not data or not weights or not out:
             continue
-        found.append((node.op_type, weights, _node_macs(node.op_type, data, weights, out)))
+        found.append(MacNode(node.name, node.op_type, weights, _node_macs(node, data, weights, out)))
     return found
 
 
-def _node_macs(op: str, data: list[int], weights: list[int], out: list[int]) -> int:
+def _node_macs(node, data: list[int], weights: list[int], out: list[int]) -> int:
+    op = node.op_type
     if op == "ConvTranspose":  # weights [C_in, C_out / group, kH, kW]: every input pixel
         return int(np.prod(data)) * int(np.prod(weights[1:]))
-    if op in ("Gemm", "MatMul"):  # K = the data's last axis
-        return int(np.prod(out)) * data[-1]
+    if op in ("Gemm", "MatMul", "MatMulInteger", "QLinearMatMul"):  # K: the data's last axis,
+        trans_a = any(a.name == "transA" and a.i for a in node.attribute)  # or its first for Gemm's transA
+        return int(np.prod(out)) * (data[0] if trans_a else data[-1])
     return int(np.prod(out)) * int(np.prod(weights[1:]))  # weights [C_out, C_in / group, kH, kW]
