@@ -68,7 +68,14 @@ class _Calibration:
 
 
 def quantize_onnx_int8(fp32: bytes, images: np.ndarray) -> bytes:
-    """ONNX Runtime static int8 (QDQ, per-channel weights) calibrated on the same training images."""
+    """ONNX Runtime static 8-bit (QDQ, per-channel weights) calibrated on the same training images.
+
+    uint8 activations and uint8 weights (U8U8): with int8 weights ONNX Runtime's integer kernels
+    saturate their 16-bit sums on CPUs without VNNI (AVX2 only), so the same file computed other
+    masks there. On an AMD Zen 3 the int8-weight file's integer kernels agreed with its own QDQ
+    arithmetic (run unfused, in float) on 93.4 % of the pixels, the U8U8 file's on 98.9 %, and it
+    agreed 97.2 % with fp32 (against 92.5 %) and ran faster (22.9 against 25.8 ms, one thread).
+    """
     _require_onnx()
     import onnxruntime as ort
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
@@ -81,5 +88,5 @@ def quantize_onnx_int8(fp32: bytes, images: np.ndarray) -> bytes:
         quant_pre_process(str(raw), str(prepped), skip_symbolic_shape=True)
         name = ort.InferenceSession(str(prepped), providers=["CPUExecutionProvider"]).get_inputs()[0].name
         quantize_static(str(prepped), str(out), _Calibration(name, images), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QUInt8)
         return out.read_bytes()

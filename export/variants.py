@@ -52,7 +52,8 @@ VARIANTS: dict[str, Maker] = {m.name: m for m in (
           "Quantizer); the most sensitive convs keep int8 weights", "aeq_variants", "Int4Weights"),
     Maker("onnx", "ONNX float32 for ONNX Runtime (comparison; needs the onnx extra)", "onnx_export",
           "OnnxVariant", {"quantized": False}),
-    Maker("onnx-int8", "ONNX Runtime static int8, QDQ per-channel, same calibration images", "onnx_export",
+    Maker("onnx-int8", "ONNX Runtime static 8-bit (uint8 activations and weights), QDQ per-channel, "
+          "same calibration images", "onnx_export",
           "OnnxVariant", {"quantized": True}),
 )}
 # The other quantizer's maker, for the variants both quantizers make (--quantizer converter|aeq).

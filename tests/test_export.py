@@ -262,6 +262,28 @@ def test_rewritten_transposed_convs_compute_what_keras_does():
                                np.maximum(layer(odd), 0), atol=1e-5)
 
 
+@pytest.mark.parametrize("side, form", [(8, "subpixel"), (16, "winograd")])
+def test_winograd_is_kept_for_blocks_large_enough_to_gain(side, form, monkeypatch):
+    # On a small map Winograd's 25 weight matrices are read for a few pixels each: the block
+    # waits on memory, and sub-pixel's 9 taps are faster (export/decoder.py).
+    import keras
+
+    from petseg.export import decoder
+
+    chosen = []
+    for name in ("winograd_transpose_conv", "subpixel_transpose_conv"):
+        real = getattr(decoder, name)
+        monkeypatch.setattr(decoder, name,
+                            lambda *a, real=real, name=name, **k: chosen.append(name) or real(*a, **k))
+    layer = keras.layers.Conv2DTranspose(4, 3, strides=2, padding="same")
+    x = np.random.default_rng(0).normal(size=(1, side, side, 4)).astype(np.float32)
+    layer.build(x.shape)
+    kernel, bias = decoder.folded_weights(layer, None)
+    np.testing.assert_allclose(decoder.folded_transpose_conv(x, kernel, bias, "winograd"),
+                               np.maximum(layer(x), 0), atol=1e-5)
+    assert chosen == [f"{form}_transpose_conv"]
+
+
 def test_the_quantizer_flag_leaves_float_variants_to_the_converter(tiny_model, tmp_path):
     # Only int8 and int16x8 have two makers; --quantizer aeq used to send fp32 into AEQ's path.
     assert main(["--model", str(tiny_model), "--quantize", "fp32", "--quantizer", "aeq", "--out",
