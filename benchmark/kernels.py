@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from petseg.onnx_runtime import WEIGHT_INPUT
+
 CONV, DEPTHWISE = "convolution", "depthwise convolution"
 ELEMENTWISE, MOVEMENT = "elementwise", "data movement"
 PACKING, TFLITE_KERNELS = "weight packing", "TFLite kernels (outside XNNPACK)"
@@ -89,5 +91,5 @@ def onnx_family(op_type: str, weight_shape: list[int] | None = None) -> str:
 
 def conv_weights(op_type: str, inputs: list[list[int]]) -> list[int]:
     """The weight shape among a node's inputs (QLinearConv's come after the input's scale and zero)."""
-    index = 3 if op_type.startswith("QLinear") else 1
+    index = WEIGHT_INPUT.get(op_type, 1)
     return inputs[index] if len(inputs) > index else []

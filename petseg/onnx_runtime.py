@@ -72,7 +72,7 @@ class OnnxModel(Segmenter):
 
 
 # The ONNX ops that do multiply-accumulates, and where their weights sit among the inputs.
-_WEIGHT_INPUT = {"Conv": 1, "ConvTranspose": 1, "ConvInteger": 1, "QLinearConv": 3, "Gemm": 1,
+WEIGHT_INPUT = {"Conv": 1, "ConvTranspose": 1, "ConvInteger": 1, "QLinearConv": 3, "Gemm": 1,
                  "MatMul": 1, "MatMulInteger": 1, "QLinearMatMul": 3}
 
 
@@ -101,7 +101,7 @@ def conv_macs(path: Path) -> list[MacNode]:
     shapes.update({t.name: list(t.dims) for t in graph.initializer})
     found = []
     for node in graph.node:
-        at = _WEIGHT_INPUT.get(node.op_type)
+        at = WEIGHT_INPUT.get(node.op_type)
         if at is None or len(node.input) <= at:
             continue
         data, weights = shapes.get(node.input[0]), shapes.get(node.input[at])
