@@ -90,10 +90,15 @@ compare: install
 		--reports $(REPORTS) --threads $(THREADS)
 
 # After make compare: its files profiled one after another, at one thread (the goals' setting).
+# Where the CPU computes in fp16, the fp16 file is profiled so too, beside ONNX Runtime fp32.
 profile: install
-	$(BIN)/python -m petseg.benchmark.profile $(OUT)/compare/petseg_fp32.tflite $(OUT)/compare/petseg_onnx.onnx \
+	$(BIN)/petseg-profile $(OUT)/compare/petseg_fp32.tflite $(OUT)/compare/petseg_onnx.onnx \
 		$(OUT)/compare/petseg_int8.tflite $(OUT)/compare/petseg_onnx-int8.onnx \
 		--markdown $(REPORTS)/profile.md --json $(REPORTS)/profile.json
+	@if $(BIN)/python -c "import sys; from petseg.capability import fp16_arithmetic; sys.exit(fp16_arithmetic() is None)"; then \
+		$(BIN)/petseg-profile --arithmetic fp16 $(OUT)/compare/petseg_fp16.tflite $(OUT)/compare/petseg_onnx.onnx \
+			--markdown $(REPORTS)/profile_fp16.md --json $(REPORTS)/profile_fp16.json; \
+	else echo "this CPU has no fp16 arithmetic: the fp16-arithmetic profile is skipped"; fi
 
 # Each size trains with its own recipe (no EPOCHS here), then all are timed in ONE petseg-bench run so
 # that their latencies compare; each int8 is scored against its own size's fp32.

@@ -1,12 +1,15 @@
 """Where each model's time goes: CPU time and GMAC/s by kind of work, LiteRT beside ONNX Runtime.
 
-    python -m petseg.benchmark.profile models/compare/petseg_fp32.tflite models/compare/petseg_onnx.onnx
+    petseg-profile models/compare/petseg_fp32.tflite models/compare/petseg_onnx.onnx
+    petseg-profile --arithmetic fp16 models/compare/petseg_fp16.tflite models/compare/petseg_onnx.onnx
 
 A .tflite is sampled with Linux perf while it runs (XNNPACK's microkernels keep their names);
 a .onnx is timed by ONNX Runtime's own node profiler. Both are summed into the same families
 (convolution, depthwise convolution, elementwise, data movement, ...), so the table says which
 kind of work one runtime does slower. Models run one after another, never together. Each
-column after the first is also given as a ratio of the first model's time.
+column after the first is also given as a ratio of the first model's time. With ``--arithmetic
+fp16`` the .tflite files run as petseg-bench's fp16-arithmetic rows do (CompiledModel, XNNPACK
+forced to fp16), on CPUs that compute in fp16 only.
 
 At one thread (the default) both are the time per inference. At more threads a .tflite's is CPU
 time summed over its threads and a .onnx's each node's wall clock, which do not compare: the two
@@ -23,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from petseg.atomic import write_text
+from petseg.capability import FP16_NEEDS, fp16_arithmetic
 from petseg.child import run_module
 from petseg.environment import cpu_model
 from petseg.errors import PetsegError
@@ -34,13 +38,18 @@ from .kernels import FAMILIES
 
 # ONNX Runtime's profiler stops recording at about a million events (a few thousand runs).
 MAX_SECONDS = 60.0
+ARITHMETIC = ("fp32", "fp16")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m petseg.benchmark.profile", description=__doc__,
+    p = argparse.ArgumentParser(prog="petseg-profile", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("models", nargs="+", type=Path, metavar="MODEL", help=".tflite or .onnx files")
     p.add_argument("--threads", type=int, default=1, help="threads per model (default 1, as the goals)")
+    p.add_argument("--arithmetic", choices=ARITHMETIC, default="fp32",
+                   help="how the .tflite files compute: fp32 (the Interpreter, default) or fp16 "
+                        "(CompiledModel with XNNPACK forced to fp16, where the CPU has fp16 arithmetic); "
+                        ".onnx files run as they are")
     p.add_argument("--seconds", type=float, default=5.0, help="how long each model runs profiled (default 5)")
     p.add_argument("--markdown", type=Path, default=None, help="also write the tables here")
     p.add_argument("--json", type=Path, default=None, help="also write every figure here")
@@ -58,24 +67,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads > 1 and len(kinds) > 1:
         raise PetsegError("at more than one thread a .tflite's profile is CPU time and a .onnx's wall "
                           "clock, which do not compare; profile them in separate runs, or at --threads 1")
+    if args.arithmetic == "fp16" and fp16_arithmetic() is None:
+        raise PetsegError(f"--arithmetic fp16: this CPU has no fp16 arithmetic ({FP16_NEEDS}); "
+                          "profile with --arithmetic fp32 on this machine")
     if False in kinds:
         from .perf_sampling import check_sampling
 
         check_sampling()  # before any model runs: perf missing or refused is said at once
     cpu = cpu_model()
-    print(f"CPU: {cpu}; {args.threads} thread(s); {args.seconds:g} s per model")
+    print(f"CPU: {cpu}; {args.threads} thread(s); .tflite in {args.arithmetic} arithmetic; "
+          f"{args.seconds:g} s per model")
     profiles = []
     for path in paths:
         print(f"profiling {path} ...", flush=True)
         answer = run_module("petseg.benchmark.profile_worker",
-                            [str(path), "--threads", str(args.threads), "--seconds", str(args.seconds)],
+                            [str(path), "--threads", str(args.threads), "--seconds", str(args.seconds),
+                             "--arithmetic", args.arithmetic],
                             f"{path} cannot be profiled", "check that it is an exported segmentation model",
                             timeout=args.seconds * 10 + 600)
         profiles.append({"model": str(path), **json.loads(answer)})
     headers, rows = family_table(profiles)
     print(format_table(headers, rows))
     for profile in profiles:
-        print(f"\n{profile['model']} ({profile['how']}), the most time:")
+        print(f"\n{_label(profile)} ({profile['how']}), the most time:")
         print(format_table(*top_table(profile)))
     if args.markdown:
         write_text(args.markdown, markdown(profiles, cpu, args.threads))
@@ -89,14 +103,19 @@ def family_table(profiles: list[dict]) -> tuple[list[str], list[list[str]]]:
     """One row per family; per model its CPU ms per inference, GMAC/s and (after the first) the ratio."""
     headers = ["family"]
     for i, p in enumerate(profiles):
-        name = Path(p["model"]).name
-        headers += [f"{name} ms", "GMAC/s"] + ([f"x {Path(profiles[0]['model']).name}"] if i else [])
+        headers += [f"{_label(p)} ms", "GMAC/s"] + ([f"x {_label(profiles[0])}"] if i else [])
     used = [f for f in FAMILIES if any(f in p["families"] for p in profiles)]
     rows = [[family, *_cells(profiles, lambda p, f=family: p["families"].get(f, {}))] for family in used]
     rows.append(["all (CPU time)", *_cells(profiles, _total)])
     rows.append(["wall clock per inference", *_cells(profiles, lambda p: {"ms": p["wall_ms"]}, rate=False)])
     rows.append(["wall clock, not profiled", *_cells(profiles, lambda p: {"ms": p["plain_ms"]}, rate=False)])
     return headers, rows
+
+
+def _label(profile: dict) -> str:
+    """The file's name, and the arithmetic where it was not the file's own (fp16 forced)."""
+    name = Path(profile["model"]).name
+    return f"{name} in fp16" if profile.get("arithmetic") == "fp16" else name
 
 
 def _total(profile: dict) -> dict:
@@ -129,10 +148,14 @@ def markdown(profiles: list[dict], cpu: str, threads: int) -> str:
              "inference); GMAC/s counts each graph's own multiply-accumulates.\n",
              markdown_table(*family_table(profiles))]
     for profile in profiles:
-        parts.append(f"\n## {profile['model']} ({profile['runtime']}, {profile['how']})\n")
+        parts.append(f"\n## {_label(profile)} ({profile['runtime']}, {profile['how']})\n")
         parts.append(markdown_table(*top_table(profile)))
     return "\n".join(parts) + "\n"
 
 
+def entry() -> None:
+    sys.exit(quiet_cli(main, prog="petseg-profile"))
+
+
 if __name__ == "__main__":
-    sys.exit(quiet_cli(main, prog="petseg.benchmark.profile"))
+    entry()

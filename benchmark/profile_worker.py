@@ -28,14 +28,26 @@ WARMUP = 10
 TOP = 10  # functions or nodes listed by time
 
 
-def profile(path: Path, threads: int, seconds: float) -> dict:
+def profile(path: Path, threads: int, seconds: float, arithmetic: str = "fp32") -> dict:
     if path.suffix == ".onnx":
         return profile_onnx(path, threads, seconds)
-    return profile_tflite(path, threads, seconds)
+    return profile_tflite(path, threads, seconds, arithmetic)
 
 
-def profile_tflite(path: Path, threads: int, seconds: float) -> dict:
+def _open_tflite(path: Path, threads: int, arithmetic: str):
+    """The model and an Interpreter of its graph (for the MACs): fp16 arithmetic runs it as
+    petseg-bench's cpu-fp16 rows do, through CompiledModel."""
+    if arithmetic == "fp16":
+        from petseg.compiled import CompiledSegmenter
+
+        model = CompiledSegmenter(path, "cpu-fp16", threads)
+        return model, model.graph
     model = open_model(path, threads, verified=True)
+    return model, model.interpreter
+
+
+def profile_tflite(path: Path, threads: int, seconds: float, arithmetic: str = "fp32") -> dict:
+    model, graph = _open_tflite(path, threads, arithmetic)
     _warm(model)
     plain_ms = _plain_ms(model, seconds)
     samples = perf_sampling.sample(lambda s: _loop(model, s), seconds)
@@ -45,11 +57,12 @@ def profile_tflite(path: Path, threads: int, seconds: float) -> dict:
         families[kernels.symbol_family(symbol, dso)]["ms"] += ms
     from petseg.graph import macs_by_op
 
-    for op, macs in macs_by_op(model.interpreter).items():
+    for op, macs in macs_by_op(graph).items():
         families[kernels.TFLITE_FAMILIES[op]]["macs"] += macs
     top = sorted(by_function.items(), key=lambda kv: -kv[1])[:TOP]
     return {"runtime": model.runtime_name, "how": "perf CPU samples", "threads": threads,
-            "plain_ms": plain_ms, "wall_ms": samples.seconds * 1e3 / samples.iterations,
+            "arithmetic": arithmetic, "plain_ms": plain_ms,
+            "wall_ms": samples.seconds * 1e3 / samples.iterations,
             "os_cpu_ms": samples.cpu_seconds * 1e3 / samples.iterations,
             "iterations": samples.iterations, "families": dict(families),
             "top": [{"name": symbol, "family": kernels.symbol_family(symbol, dso),
@@ -147,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", type=Path)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--arithmetic", choices=("fp32", "fp16"), default="fp32")
     args = p.parse_args(argv)
-    print(json.dumps(profile(args.model, args.threads, args.seconds)))
+    print(json.dumps(profile(args.model, args.threads, args.seconds, args.arithmetic)))
     return 0
 
 

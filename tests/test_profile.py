@@ -96,7 +96,7 @@ def exported(tiny_model, tmp_path_factory):
 
     pytest.importorskip("onnxruntime")  # the dev extra has it: the ONNX files are profiled beside them
     out = tmp_path_factory.mktemp("profiled")
-    assert main(["--model", str(tiny_model), "--quantize", "fp32,int8,onnx,onnx-int8", "--out", str(out),
+    assert main(["--model", str(tiny_model), "--quantize", "fp32,fp16,int8,onnx,onnx-int8", "--out", str(out),
                  "--calibration-samples", "8", "--verify-images", "2", "--max-drop", "off"]) == 0
     return out
 
@@ -134,6 +134,34 @@ def test_cpu_time_adds_up_and_the_convolutions_carry_the_macs(perf_samples, expo
         assert conv_macs == TFLiteModel(path).macs() == sum(f.get("macs", 0) for f in fams.values())
         assert any(t["name"].startswith("xnn_") and t["variant"] for t in found["top"])
     assert "| family |" in (tmp_path / "p.md").read_text()
+
+
+def test_fp16_arithmetic_is_profiled_where_the_cpu_computes_in_fp16(perf_samples, exported, tmp_path):
+    from petseg.capability import fp16_arithmetic
+    from petseg.runtime import TFLiteModel
+
+    path = exported / "petseg_fp16.tflite"
+    proc = profile(path, "--arithmetic", "fp16", "--seconds", "1", "--json", tmp_path / "p.json")
+    if fp16_arithmetic() is None:  # refused before anything runs, in one line
+        assert proc.returncode != 0 and "no fp16 arithmetic" in proc.stderr and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+        return
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "petseg_fp16.tflite in fp16" in proc.stdout
+    (found,) = json.loads((tmp_path / "p.json").read_text())["profiles"]
+    assert found["arithmetic"] == "fp16" and "CompiledModel" in found["runtime"]
+    # XNNPACK's half-precision kernels did the work (the Interpreter would run xnn_f32_* ones).
+    convs = [t for t in found["top"] if t["family"] == kernels.CONV]
+    assert convs and all(t["name"].startswith("xnn_f16_") for t in convs), found["top"]
+    fams = found["families"]
+    assert sum(f.get("macs", 0) for f in fams.values()) == TFLiteModel(path).macs() > 0
+
+
+def test_the_profiler_is_a_command_of_its_own():
+    # python -m petseg.benchmark.profile from a checkout runs the checkout's petseg/, not the installed one.
+    script = os.path.join(os.path.dirname(sys.executable), "petseg-profile")
+    proc = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "usage: petseg-profile" in proc.stdout and "--arithmetic" in proc.stdout
 
 
 def test_onnx_runtime_profiles_its_own_nodes(exported, tmp_path):
