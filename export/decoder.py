@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from petseg.train.model import ENCODER_NAME, SCALING_NAME
 
-from .subpixel import col2im_transpose_conv, subpixel_transpose_conv
+from .subpixel import channel_parts, col2im_transpose_conv, subpixel_transpose_conv
 from .winograd import winograd_transpose_conv
 
 # A bare transposed conv with at most this many outputs is a logits head (col2im in float).
@@ -111,7 +111,8 @@ def _rewrite(layer: keras.layers.Layer, form: str) -> _Rewritten | None:
         return None
     kernel, bias = folded_weights(layer, None)
     if kernel.shape[-1] <= HEAD_CHANNELS and form != "subpixel":
-        return _Rewritten(lambda x: col2im_transpose_conv(x, kernel, bias), layer.name)
+        # The skip connection's concatenation feeding the head is then left unused (and pruned).
+        return _Rewritten(lambda x: col2im_transpose_conv(channel_parts(x), kernel, bias), layer.name)
     return _Rewritten(lambda x: folded_transpose_conv(x, kernel, bias, form, relu=False), layer.name)
 
 

@@ -284,6 +284,28 @@ def test_winograd_is_kept_for_blocks_large_enough_to_gain(side, form, monkeypatc
     assert chosen == [f"{form}_transpose_conv"]
 
 
+def test_the_float_head_neither_copies_its_skip_join_nor_slices_single_classes(tiny_model, tmp_path):
+    # The logits head of the float variants (col2im) used to copy the skip concatenation feeding
+    # it and slice its 27 tap channels 3 at a time, pixel by pixel: both cost data movement.
+    from ai_edge_litert.interpreter import Interpreter
+
+    from petseg.export.converter import float_graph
+    from petseg.export.trained_model import load_keras_model
+    from petseg.labels import NUM_CLASSES
+
+    path = tmp_path / "fp32.tflite"
+    path.write_bytes(float_graph(load_keras_model(tiny_model), "winograd"))
+    graph = Interpreter(model_path=str(path))
+    shapes = {t["index"]: tuple(t["shape"]) for t in graph.get_tensor_details()}
+    nodes = graph._get_ops_details()  # noqa: SLF001
+    producer = {int(t): n["op_name"] for n in nodes for t in n["outputs"]}
+    heads = [n for n in nodes if n["op_name"] == "CONV_2D" and shapes[n["outputs"][0]][-1] == 9 * NUM_CLASSES]
+    assert heads, "no col2im head in the float graph"
+    assert len(heads) > 1 and all(producer.get(int(n["inputs"][0])) != "CONCATENATION" for n in heads)
+    slices = [n for n in nodes if n["op_name"] == "STRIDED_SLICE"]
+    assert slices and all(shapes[n["outputs"][0]][-1] != NUM_CLASSES for n in slices)
+
+
 def test_the_quantizer_flag_leaves_float_variants_to_the_converter(tiny_model, tmp_path):
     # Only int8 and int16x8 have two makers; --quantizer aeq used to send fp32 into AEQ's path.
     assert main(["--model", str(tiny_model), "--quantize", "fp32", "--quantizer", "aeq", "--out",

@@ -2,10 +2,13 @@
 
 tests/data/variant_logits.npz holds, per export configuration (variant, quantizer, decoder form,
 I/O type), the logits of a fixed seeded model on two fixed images, recorded by ``python
-tests/variant_logits.py`` (last on an AMD Zen 5, family 26 model 2, after issue 21's whole-model
-judgement of the chosen int8 activation ranges: on these 16 calibration images too few are left
-to judge them on, so ``int8`` keeps min..max again; ``int8-minmax`` is the earlier int8, and on
-the real seed model it computes the earlier code's logits bit for bit). On
+tests/variant_logits.py`` (last on an Intel Xeon, family 6 model 207, 2 cores, after issue 22's
+float logits head changed fp32, fp16 and dynamic on purpose: the skip join before it is no longer
+concatenated and its sums run on planes, the same function in another summation order; recorded
+there before and after, the 16 other configurations came out bit for bit the same, fp32 and
+fp16 with every class the same, dynamic with 99.7 %). ``int8`` keeps min..max on these 16
+calibration images (too few are left to judge chosen ranges on); ``int8-minmax`` is the earlier
+int8. On
 the CPU, core count and library versions they were recorded with, they must match bit for bit.
 
 Elsewhere float kernels round differently (AVX2, AVX-512, AMX), and what each variant does with
