@@ -70,30 +70,49 @@ def checked(exports, tmp_path_factory):
 # What each run must reach on this briefly trained model, against the same file on LiteRT's CPU.
 # The CPU clients run the same XNNPACK kernels. A GPU rounds differently (fp16 allowed), and on
 # four images of a model this weak that moved 0.2-0.5 % of fp32's pixels from one training to
-# the next (the issue's 99.5 % goal is for a trained model: make browser-check); a GPU computes
-# int8 in float, which moves the pixels int8's own rounding decides. The broken arrangements
-# failed outright or agreed on 56-76 % (uint8 input on MediaPipe's GPU).
-def _floor(variant: str, delegate: str) -> float:
+# the next (the issue's 99.5 % goal is for a trained model: make browser-check). The broken
+# arrangements failed outright or agreed on 56-76 % (uint8 input on MediaPipe's GPU).
+#
+# A GPU computes int8 in float from its dequantized weights, without int8's activation rounding,
+# so it lands about as far from the int8 file's CPU run as fp32 does: on a small model trained
+# 12 epochs here (Intel model 167, 8 images) the GPU's int8 agreed 99.07 % with the CPU's int8,
+# which itself agreed 99.04 % with fp32 (the GPU's int8 agreed 99.13 % with fp32), from 98.3 to
+# 99.7 % image by image. A fixed 98.5 % floor therefore failed wherever a CI machine trained an
+# int8 that rounds more (CI: 98.5 % on both GPU paths). The floor is int8's own rounding on the
+# same images, less half a point, and never above 98.5 %.
+def _floor(variant: str, delegate: str, int8_rounding: float = 1.0) -> float:
     if delegate in ("cpu", "wasm"):
         return 0.999
-    return 0.985 if variant == "int8" else 0.99
+    return min(0.985, int8_rounding - 0.005) if variant == "int8" else 0.99
 
 
-def test_every_default_export_runs_on_every_browser_client(checked):
+def _int8_rounding(folder: Path, count: int) -> float:
+    """Agreement of the int8 export with the fp32 export, both on LiteRT's CPU, on the check's images."""
+    from petseg.benchmark.browser import test_images
+    from petseg.runtime import TFLiteModel
+
+    fp32, int8 = folder / "petseg_fp32.tflite", folder / "petseg_int8.tflite"
+    images = test_images([int8], None, count)
+    return float(np.mean(TFLiteModel(int8).predict(images) == TFLiteModel(fp32).predict(images)))
+
+
+def test_every_default_export_runs_on_every_browser_client(checked, exports):
     proc, rows = checked
+    rounding = _int8_rounding(exports, IMAGES)
     assert rows, proc.stderr[-3000:]
     web = {(r["variant"], r["runtime"], r["delegate"]): r for r in rows if r["runtime"] != "litert-python"}
     assert set(web) == {(v, c.runtime, c.delegate) for v in VARIANTS for c in CLIENTS}
     failed = [f"{key}: {row['error'] or round(100 * row['agreement'], 2)}" for key, row in web.items()
-              if not row["ok"] or row["agreement"] < _floor(key[0], key[2])]
+              if not row["ok"] or row["agreement"] < _floor(key[0], key[2], rounding)]
     assert not failed, failed
     for (_, _, delegate), row in web.items():
         if delegate in ("gpu", "webgpu"):  # the GPU paths ran on a GPU device, if a software one
             assert row["device"] and row["device"] != "cpu"
 
 
-def test_the_check_prints_one_row_per_run(checked):
+def test_the_check_prints_one_row_per_run(checked, exports):
     proc, rows = checked
+    rounding = _int8_rounding(exports, IMAGES)
     met = sum(r["meets_goal"] for r in rows)
     assert proc.returncode == (0 if met == len(rows) else 1), proc.stderr[-2000:]
     assert f"{met} of {len(rows)} runs succeed" in proc.stdout
@@ -102,7 +121,7 @@ def test_the_check_prints_one_row_per_run(checked):
                for line in table.splitlines()) == len(rows)
     gpu = [r for r in rows if r["runtime"] == "litert-python"]
     assert len(gpu) in (0, len(VARIANTS))  # LiteRT's GPU accelerator where a Vulkan device is
-    assert all(r["ok"] and r["agreement"] >= _floor(r["variant"], "gpu") for r in gpu)
+    assert all(r["ok"] and r["agreement"] >= _floor(r["variant"], "gpu", rounding) for r in gpu)
 
 
 @pytest.fixture(scope="module")
@@ -121,11 +140,12 @@ def test_the_small_size_runs_on_every_client(small_exports):
     out = small_exports / "b.json"
     check([str(small_exports), "--images", "2", "--json", str(out)])
     rows = json.loads(out.read_text())["results"]
+    rounding = _int8_rounding(small_exports, 2)
     assert {(r["variant"], r["runtime"], r["delegate"]) for r in rows if r["runtime"] != "litert-python"} \
         == {(v, c.runtime, c.delegate) for v in VARIANTS for c in CLIENTS}
     failed = [f"{r['variant']} {r['runtime']} {r['delegate']}: {r['error'] or round(100 * r['agreement'], 2)}"
-              for r in rows if not r["ok"] or r["agreement"] < _floor(r["variant"], r["delegate"])]
-    assert not failed, failed
+              for r in rows if not r["ok"] or r["agreement"] < _floor(r["variant"], r["delegate"], rounding)]
+    assert not failed, (failed, f"int8 against fp32 on the CPU: {100 * rounding:.2f}")
 
 
 def test_masks_come_back_per_image_and_pixel(exports):
