@@ -322,3 +322,16 @@ def test_pareto_holds_int8_to_the_budget_its_description_records(tmp_path, budge
                 if "int8" in c["goal"]]
     assert check["goal"].startswith(f"tiny: {goal}") and check["met"] is met, check
     assert ("records no budget" in check["measured"]) is (budget is None)
+
+
+def test_the_cpu_line_names_the_extensions_that_choose_kernels():
+    """Two AVX-512 VNNI Xeons ran int8 at 0.22x and 0.39x ONNX Runtime: the line must tell them apart."""
+    from petseg.environment import cpu_model
+
+    xeon = ("model name\t: Intel(R) Xeon(R) Processor\ncpu family\t: 6\nmodel\t\t: 143\n"
+            "flags\t\t: sse4_2 avx avx2 avx512f avx512_vnni avx512_fp16 amx_tile amx_int8\n")
+    line = cpu_model(xeon)
+    assert line.startswith("Intel(R) Xeon(R) Processor, family 6 model 143, ")
+    assert line.endswith("cores, avx512_vnni, avx512_fp16, amx_int8")
+    assert cpu_model(xeon.replace(" avx512_fp16 amx_tile amx_int8", "")).endswith("cores, avx512_vnni")
+    assert cpu_model("Features\t: fp asimd asimdhp asimddp\n").endswith("cores, asimdhp, asimddp")
