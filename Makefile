@@ -29,7 +29,7 @@ help:
 	@echo "make demo      the whole pipeline on synthetic pets: offline, a few minutes"
 	@echo "make report    benchmark the exported variants again, with plots and overlays"
 	@echo "make compare   TFLite variants against ONNX Runtime, exported from one model, timed in one run"
-	@echo "make profile   where compare's fp32 and int8 spend their time, by kind of work, beside ONNX Runtime"
+	@echo "make profile   where compare's fp32 and int8 (and fp16 in fp16, where the CPU has it) spend their time, beside ONNX Runtime"
 	@echo "make pareto    train every model size (SIZES) with its own recipe -> fp32 + int8 -> one benchmark"
 	@echo "               run -> Pareto table, goals and plot in $(REPORTS)/ (DATA, ENCODER_WEIGHTS)"
 	@echo "make readme-figures  copy the plots of the last run into docs/ (the README's pictures)"

@@ -57,7 +57,7 @@ def col2im_transpose_conv(x: tf.Tensor | list[tf.Tensor], kernel: np.ndarray, bi
     """
     parts = x if isinstance(x, list) else [x]
     cin, cout = kernel.shape[2:]
-    # Columns (input channel), rows (tap, class): all nine taps' products of one pixel at once.
+    # Rows: input channel; columns: (tap, class): all nine taps' products of one pixel at once.
     taps = np.transpose(kernel, (2, 0, 1, 3)).reshape(cin, 9 * cout)
     cols, start = [], 0
     for part in parts:
@@ -65,6 +65,8 @@ def col2im_transpose_conv(x: tf.Tensor | list[tf.Tensor], kernel: np.ndarray, bi
         share = np.ascontiguousarray(taps[start:start + width])[None, None]
         cols.append(tf.nn.conv2d(part, tf.constant(share), 1, "VALID"))
         start += width
+    if start != cin:
+        raise ValueError(f"the parts' {start} channels are not the kernel's {cin}")
     # The shifts and sums run on planes (tap and class first): channel-last, every slice of a
     # 3-class tap would copy 12 bytes per pixel. On an Intel Xeon (AVX-512) the head took 0.65x
     # the time of col2im on 27 interleaved channels, the concatenation's copy included. Every

@@ -9,11 +9,12 @@ from importlib import metadata
 from pathlib import Path
 
 from . import __version__
+from .capability import cpu_flags
 
 # Beside the widest SIMD, the extensions that send XNNPACK to other kernels: fp16 arithmetic
 # (petseg's cpu-fp16 rows) and int8 matrix units (AMX tiles; Arm's dot product and i8mm). Two
-# AVX-512 VNNI Xeons ran int8 at 0.22x and 0.39x ONNX Runtime fp32: the first one had AMX.
-EXTENSIONS = ("avx512_fp16", "amx_int8", "asimdhp", "asimddp", "i8mm")
+# AVX-512 VNNI Xeons ran int8 at 0.24x and 0.39x ONNX Runtime fp32: the first one had AMX.
+EXTENSIONS = ("avx_vnni", "avx512_fp16", "amx_int8", "asimdhp", "fphp", "asimddp", "i8mm", "sme")
 
 
 def cpu_model(cpuinfo: str | None = None) -> str:
@@ -28,7 +29,7 @@ def cpu_model(cpuinfo: str | None = None) -> str:
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
         fields.setdefault(key.strip(), value.strip())
-    flags = set((fields.get("flags") or fields.get("Features", "")).split())  # x86 / Arm
+    flags = cpu_flags(cpuinfo)
     simd = next((f for f in ("avx512_vnni", "avx512f", "avx2", "avx", "sse4_2") if f in flags), "")
     family = f"family {fields['cpu family']} model {fields['model']}" if "cpu family" in fields else ""
     parts = [fields.get("model name", platform.machine()), family, f"{os.cpu_count()} cores", simd,

@@ -325,7 +325,7 @@ def test_pareto_holds_int8_to_the_budget_its_description_records(tmp_path, budge
 
 
 def test_the_cpu_line_names_the_extensions_that_choose_kernels():
-    """Two AVX-512 VNNI Xeons ran int8 at 0.22x and 0.39x ONNX Runtime: the line must tell them apart."""
+    """Two AVX-512 VNNI Xeons ran int8 at 0.24x and 0.39x ONNX Runtime: the line must tell them apart."""
     from petseg.environment import cpu_model
 
     xeon = ("model name\t: Intel(R) Xeon(R) Processor\ncpu family\t: 6\nmodel\t\t: 143\n"

@@ -238,6 +238,23 @@ def test_max_drop_searches_and_records_the_float_layers(learned_model, tmp_path,
     assert (check["budget"]["verdict"] == "within") is met and (check["agreement"] == 1.0) is met, out
 
 
+def test_channel_parts_are_a_traced_concatenations_inputs_only():
+    import tensorflow as tf
+
+    from petseg.export.subpixel import channel_parts
+
+    a, b = np.ones((1, 2, 2, 1), np.float32), np.zeros((1, 2, 2, 3), np.float32)
+    assert len(channel_parts(tf.concat([a, b], -1))) == 1  # eager: no producing op to read
+
+    @tf.function
+    def traced(a, b):
+        assert [p.shape[-1] for p in channel_parts(tf.concat([a, b], -1))] == [1, 3]
+        assert len(channel_parts(tf.concat([a, a], 1))) == 1  # not along channels
+        return a
+
+    traced(a, b)
+
+
 def test_rewritten_transposed_convs_compute_what_keras_does():
     import keras
 
@@ -253,6 +270,8 @@ def test_rewritten_transposed_convs_compute_what_keras_does():
     np.testing.assert_allclose(subpixel.subpixel_transpose_conv(x, kernel, bias, relu=False), expected,
                                atol=1e-5)
     np.testing.assert_allclose(subpixel.col2im_transpose_conv(x, kernel, bias), expected, atol=1e-5)
+    parts = [x[..., :1], x[..., 1:]]  # the head's form: the parts of a concatenation, never joined
+    np.testing.assert_allclose(subpixel.col2im_transpose_conv(parts, kernel, bias), expected, atol=1e-5)
     np.testing.assert_allclose(winograd.winograd_transpose_conv(x, kernel, bias, relu=False), expected,
                                atol=1e-5)
     np.testing.assert_allclose(winograd.winograd_transpose_conv(x, kernel, bias, relu=True),
