@@ -74,17 +74,18 @@ def checked(exports, tmp_path_factory):
 # arrangements failed outright or agreed on 56-76 % (uint8 input on MediaPipe's GPU).
 #
 # A GPU computes int8 in float from its dequantized weights, without int8's activation rounding,
-# so it lands about as far from the int8 file's CPU run as fp32 does: on a small model trained
-# 12 epochs here (Intel model 167, 8 images) the GPU's int8 agreed 99.07 % with the CPU's int8,
-# which itself agreed 99.04 % with fp32 (the GPU's int8 agreed 99.13 % with fp32), from 98.3 to
-# 99.7 % image by image. A fixed 98.5 % floor therefore failed wherever a CI machine trained an
-# int8 that rounds more (CI: 98.5 % on both GPU paths). The floor is int8's own rounding on the
-# same images, less half a point, never above 98.5 % and never below 97 %: an int8 that rounds
-# more than that fails here on its own, far above what a broken arrangement reaches.
+# so the pixels int8's rounding decides can go either way there: its disagreement with the int8
+# file's CPU run follows int8's own disagreement with fp32 on the same images. Measured on two
+# 12-epoch small models (Intel model 167, 8 images): GPU int8 against CPU int8 0.93 % and 0.80 %
+# of the pixels, CPU int8 against fp32 0.96 % and 0.60 %; on one image 2.9 % against 1.8 %. A fixed
+# 98.5 % floor on two images failed wherever a CI machine trained an int8 that rounds more (98.5 %
+# and 98.4 % on both GPU paths). The GPU may disagree with the CPU's int8 at most twice as much as
+# int8 does with fp32, never on more than 3 % of the pixels (a broken arrangement: 24-44 %), and
+# need not agree above 98.5 %.
 def _floor(variant: str, delegate: str, int8_rounding: float = 1.0) -> float:
     if delegate in ("cpu", "wasm"):
         return 0.999
-    return max(0.97, min(0.985, int8_rounding - 0.005)) if variant == "int8" else 0.99
+    return max(0.97, min(0.985, 1 - 2 * (1 - int8_rounding))) if variant == "int8" else 0.99
 
 
 def _int8_rounding(folder: Path, count: int) -> float:
@@ -140,9 +141,9 @@ def test_the_small_size_runs_on_every_client(small_exports):
     from petseg.benchmark.browser import main as check
 
     out = small_exports / "b.json"
-    check([str(small_exports), "--images", "2", "--json", str(out)])
+    check([str(small_exports), "--images", str(IMAGES), "--json", str(out)])
     rows = json.loads(out.read_text())["results"]
-    rounding = _int8_rounding(small_exports, 2)
+    rounding = _int8_rounding(small_exports, IMAGES)
     assert {(r["variant"], r["runtime"], r["delegate"]) for r in rows if r["runtime"] != "litert-python"} \
         == {(v, c.runtime, c.delegate) for v in VARIANTS for c in CLIENTS}
     failed = [f"{r['variant']} {r['runtime']} {r['delegate']}: {r['error'] or round(100 * r['agreement'], 2)}"
